@@ -1,0 +1,31 @@
+"""Checkers: pure functions from a history to a result dict; they never import node code.
+
+Every checker is `check(history: list[Op], **opts) -> dict` with at least
+`{"valid": True | False | "unknown"}`; invalid results name their anomalies and the indices
+of the ops involved. `CHECKERS` maps names (the CLI's choices) to lazy loaders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+CheckFn = Callable[..., dict[str, Any]]
+
+
+def _total_order() -> CheckFn:
+    from tobtest.checker.total_order import check
+
+    return check
+
+
+CHECKERS: dict[str, Callable[[], CheckFn]] = {
+    "total-order": _total_order,
+}
+
+
+def checker_by_name(name: str) -> CheckFn:
+    try:
+        return CHECKERS[name]()
+    except KeyError:
+        raise KeyError(f"unknown checker {name!r} (known: {', '.join(sorted(CHECKERS))})") from None

@@ -1,0 +1,1 @@
+"""Histories: the op model, the recorder (JSON Lines, flushed per op) and the run store."""

@@ -1,0 +1,1 @@
+"""Faults: the proxy layer that carries every node-to-node message, and the nemeses."""

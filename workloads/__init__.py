@@ -1,0 +1,1 @@
+"""Workloads: pure generators of operations, and the clients that run them against nodes."""
