@@ -1,1 +1,15 @@
-"""Workloads: pure generators of operations, and the clients that run them against nodes."""
+"""Workloads: pure generators of operations, and the clients that run them against nodes.
+
+`WORKLOADS` maps the names the CLI offers to workload classes; add one with one entry.
+"""
+
+from __future__ import annotations
+
+from tobtest.workloads.base import Outcome, Workload
+from tobtest.workloads.broadcast import BroadcastWorkload
+
+WORKLOADS: dict[str, type[Workload]] = {
+    "broadcast": BroadcastWorkload,
+}
+
+__all__ = ["WORKLOADS", "Outcome", "Workload"]

@@ -1,0 +1,65 @@
+"""What a nemesis is, and what it may touch: the `NemesisContext` the runner hands it.
+
+    class PartitionNemesis(Nemesis):
+        name = "partition"
+        async def start(self, ctx): ...   # returns the op value: what was done to whom
+        async def stop(self, ctx): ...
+        async def heal(self, ctx): ...    # undo everything, before the final reads
+
+A nemesis alternates `start` and `stop` on the schedule of `tobtest.nemesis.schedule`;
+every choice it makes (which node, which shape) comes from its own seeded `rng`. The values
+it returns go into the history as the value of its `start-<name>` / `stop-<name>` ops.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tobtest.nemesis.proxy_client import ProxyControl
+
+
+@dataclass
+class NemesisContext:
+    node_names: list[str]
+    proxy: ProxyControl
+    # Names of the nodes that currently claim to lead (from their status); [] if none.
+    primaries: Callable[[], Awaitable[list[str]]]
+    # The cluster, for process faults (kill, pause); typed loosely to keep nemesis/ free of
+    # the runner's imports.
+    cluster: Any = None
+
+
+class Nemesis(ABC):
+    name: str = "?"
+
+    def __init__(self, rng: random.Random, options: dict[str, Any] | None = None) -> None:
+        self.rng = rng
+        self.options = options or {}
+        self.active = False
+
+    @property
+    def start_f(self) -> str:
+        return f"start-{self.name}"
+
+    @property
+    def stop_f(self) -> str:
+        return f"stop-{self.name}"
+
+    @abstractmethod
+    async def start(self, ctx: NemesisContext) -> Any:
+        """Injects the fault; returns what was done (the history op's value)."""
+
+    @abstractmethod
+    async def stop(self, ctx: NemesisContext) -> Any:
+        """Ends the fault it started; returns what was done."""
+
+    async def heal(self, ctx: NemesisContext) -> Any:
+        """Undoes everything, whatever the state; by default the same as stop."""
+        return await self.stop(ctx)
+
+    def describe_active(self) -> str:
+        return self.name if self.active else ""

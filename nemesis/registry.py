@@ -1,0 +1,41 @@
+"""Nemeses by name: the CLI's `--nemesis` choices. Add one with one entry.
+
+    nemeses = build_nemeses(["partition"], seed=7, options={"partition": {"shapes": ["one"]}})
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from tobtest.nemesis.base import Nemesis
+from tobtest.nemesis.partition import PartitionNemesis
+
+NEMESES: dict[str, type[Nemesis]] = {
+    "partition": PartitionNemesis,
+}
+
+
+def parse_nemesis_list(text: str) -> list[str]:
+    """`"partition,kill"` -> ["partition", "kill"]; `none` or "" -> []; `all` -> every one."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if names in ([], ["none"]):
+        return []
+    if names == ["all"]:
+        return list(NEMESES)
+    unknown = [n for n in names if n not in NEMESES]
+    if unknown:
+        known = ", ".join(["none", "all", *NEMESES])
+        raise ValueError(f"unknown nemesis {', '.join(unknown)} (known: {known})")
+    return list(dict.fromkeys(names))
+
+
+def build_nemeses(
+    names: list[str], seed: int, options: dict[str, dict[str, Any]] | None = None
+) -> list[Nemesis]:
+    options = options or {}
+    # Each nemesis draws from its own stream, so adding one does not change another's choices.
+    return [
+        NEMESES[name](random.Random(f"{seed}:nemesis:{name}"), options.get(name, {}))
+        for name in names
+    ]

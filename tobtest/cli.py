@@ -1,0 +1,248 @@
+"""The `tobtest` command line.
+
+    tobtest run                                  # a short real test: 3 paxos nodes, partitions
+    tobtest run --nemesis partition --time-limit 60 --seed 7
+    tobtest check store/latest                   # re-check a stored run
+
+Exit codes follow Jepsen: 0 valid, 1 invalid, 2 unknown, 254 bad arguments (and a port in
+use), 255 crash. An interrupted run (Ctrl-C) ends every process it started, keeps the
+history it recorded, and exits 130.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tobtest.checker import CHECKERS
+from tobtest.config import TestConfig
+from tobtest.nemesis.partition import DEFAULT_SHAPES, SHAPE_NAMES
+from tobtest.nemesis.registry import NEMESES, parse_nemesis_list
+from tobtest.node.protocols import PROTOCOLS
+from tobtest.node.protocols.base import READ_MODES
+from tobtest.ports import PortInUse
+from tobtest.workloads import WORKLOADS
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_BAD_ARGS, EXIT_CRASH = 130, 254, 255
+
+
+def exit_code_for(valid: Any) -> int:
+    if valid is True:
+        return EXIT_VALID
+    if valid is False:
+        return EXIT_INVALID
+    return EXIT_UNKNOWN
+
+
+class BadArguments(click.UsageError):
+    """Raised for arguments click accepts but tobtest cannot use; exits 254."""
+
+
+def _comma_list(choices: tuple[str, ...], what: str) -> Any:
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+        if value is None:
+            return None
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [v for v in items if v not in choices]
+        if unknown or not items:
+            raise click.BadParameter(
+                f"unknown {what} {', '.join(unknown) or '(empty)'}; "
+                f"choose from {', '.join(choices)}"
+            )
+        return items
+
+    return convert
+
+
+def _parse_nemesis(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    try:
+        return parse_nemesis_list(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log the runner's steps to stderr.")
+def cli(verbose: bool) -> None:
+    """tobtest: fault-injection testing of Total Order Broadcast on real processes."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+
+
+@cli.command()
+@click.option("--nodes", type=click.IntRange(1, 9), default=3, show_default=True)
+@click.option(
+    "--protocol", type=click.Choice(sorted(PROTOCOLS)), default="paxos", show_default=True
+)
+@click.option(
+    "--workload", type=click.Choice(sorted(WORKLOADS)), default="broadcast", show_default=True
+)
+@click.option(
+    "--nemesis",
+    default="partition",
+    show_default=True,
+    callback=_parse_nemesis,
+    help=f"Comma list of faults ({', '.join(NEMESES)}), 'all' or 'none'.",
+)
+@click.option(
+    "--nemesis-interval",
+    type=click.FloatRange(0.1, 3600),
+    default=5.0,
+    show_default=True,
+    help="Seconds between a fault's start and stop.",
+)
+@click.option(
+    "--partition-shapes",
+    default=None,
+    callback=_comma_list(SHAPE_NAMES, "partition shape"),
+    help=f"Shapes the partition nemesis draws from [default: {','.join(DEFAULT_SHAPES)}].",
+)
+@click.option("--time-limit", type=click.FloatRange(0.5, 86400), default=20.0, show_default=True,
+              help="Seconds of the main phase (workload and faults).")  # fmt: skip
+@click.option("--rate", type=click.FloatRange(0.1, 100000), default=50.0, show_default=True,
+              help="Ops per second, over all clients.")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 1000), default=None,
+              help="Number of clients [default: 2 per node].")  # fmt: skip
+@click.option("--read-fraction", type=click.FloatRange(0.0, 1.0), default=0.1, show_default=True)
+@click.option("--read-mode", default=None, callback=_comma_list(READ_MODES, "read mode"),
+              help="Comma list of read modes clients draw from [default: local].")  # fmt: skip
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+              help="Root seed of every seeded choice [default: random, printed].")  # fmt: skip
+@click.option("--store", type=click.Path(file_okay=False), default="store", show_default=True)
+@click.option("--name", default=None, help="Test name in the store.")
+@click.option("--bug", multiple=True, help="Start every node with this seeded bug (a fixture).")
+@click.option("--base-port", type=int, default=None,
+              help="Use consecutive ports from this one [default: any free ports].")  # fmt: skip
+@click.option("--op-timeout", type=click.FloatRange(0.05, 600), default=2.0, show_default=True)
+def run(
+    nodes: int,
+    protocol: str,
+    workload: str,
+    nemesis: list[str],
+    nemesis_interval: float,
+    partition_shapes: list[str] | None,
+    time_limit: float,
+    rate: float,
+    concurrency: int | None,
+    read_fraction: float,
+    read_mode: list[str] | None,
+    seed: int | None,
+    store: str,
+    name: str | None,
+    bug: tuple[str, ...],
+    base_port: int | None,
+    op_timeout: float,
+) -> None:
+    """Run one test against real node processes and check its history."""
+    config = TestConfig(
+        nodes=nodes,
+        protocol=protocol,
+        workload=workload,
+        nemesis=nemesis,
+        nemesis_interval_s=nemesis_interval,
+        time_limit_s=time_limit,
+        rate=rate,
+        concurrency=concurrency,
+        read_fraction=read_fraction,
+        store=store,
+        name=name,
+        bugs=list(bug),
+        base_port=base_port,
+        op_timeout_s=op_timeout,
+    )
+    if partition_shapes is not None:
+        config.partition_shapes = partition_shapes
+    if read_mode is not None:
+        config.read_modes = read_mode
+    if seed is not None:
+        config.seed = seed
+    from tobtest.console import run_with_console
+
+    sys.exit(run_with_console(config))
+
+
+@cli.command()
+@click.argument("path", required=False)
+@click.option("--store", type=click.Path(file_okay=False), default="store", show_default=True)
+@click.option(
+    "--checker",
+    "checkers",
+    multiple=True,
+    type=click.Choice(sorted(CHECKERS)),
+    help="Run only these checkers [default: the workload's].",
+)
+def check(path: str | None, store: str, checkers: tuple[str, ...]) -> None:
+    """Re-check a stored run (a run folder, or a history file); default: the latest run."""
+    from tobtest.checker.compose import check_all
+    from tobtest.histories.formats import read_history
+    from tobtest.histories.store import find_run, load_config
+
+    target = Path(path) if path else None
+    if target is not None and target.is_file():
+        history_path, run_dir = target, None
+    else:
+        try:
+            run_dir = find_run(Path(store), path)
+        except FileNotFoundError as exc:
+            raise BadArguments(str(exc)) from None
+        history_path = run_dir / "history.jsonl"
+    try:
+        history = read_history(history_path)
+    except ValueError as exc:
+        raise BadArguments(str(exc)) from None
+    names = list(checkers)
+    if not names:
+        workload = load_config(run_dir).get("workload", "broadcast") if run_dir else "broadcast"
+        names = list(WORKLOADS[workload].checkers) if workload in WORKLOADS else ["total-order"]
+    results = check_all(history, names)
+    from tobtest.console import print_results
+
+    print_results(results, history_path.parent)
+    sys.exit(exit_code_for(results["valid"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: maps every way out to Jepsen's exit codes."""
+    try:
+        cli.main(args=argv, prog_name="tobtest", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (try 'tobtest {exc.ctx.command.name} --help')" if exc.ctx else ""
+        click.echo(f"tobtest: {exc.format_message()}{hint}", err=True)
+        sys.exit(EXIT_BAD_ARGS)
+    except PortInUse as exc:
+        click.echo(f"tobtest: {exc}", err=True)
+        sys.exit(EXIT_BAD_ARGS)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("tobtest: interrupted; every process it started has been ended", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        click.echo(f"tobtest: {exc.format_message()}", err=True)
+        sys.exit(EXIT_BAD_ARGS)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every crash gets Jepsen's 255
+        logging.getLogger("tobtest").debug("crash", exc_info=True)
+        click.echo(f"tobtest: crashed: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(EXIT_CRASH)
+
+
+def _json_default(value: Any) -> Any:
+    return str(value)
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_json_default)
+
+
+if __name__ == "__main__":
+    main()

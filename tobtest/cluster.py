@@ -1,0 +1,309 @@
+"""The processes of a run: the proxy and one node per id, started, faulted and always ended.
+
+    cluster = Cluster(ClusterSpec(n=3, protocol="paxos", seed=1), run_dir)
+    cluster.start()                 # proxy, then nodes; waits until all answer
+    await cluster.status("n1")      # the node's status reply
+    cluster.pause("n2"); cluster.resume("n2"); cluster.kill("n3"); cluster.restart("n3")
+    cluster.stop()                  # every process ended, by pid
+
+Every process is started with `--parent-pid`, so it dies with the runner even when the
+runner is SIGKILLed (PR_SET_PDEATHSIG); `stop()` and an atexit hook end them on every other
+path. Each node's state (running, paused, killed) is explicit, and each action asserts its
+precondition, so a nemesis cannot resume a node it never paused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import enum
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from tobtest.node.server import node_name
+from tobtest.ports import HOST, PortInUse, PortPlan
+from tobtest.workloads.client import ClientError, request_once
+
+READY_TIMEOUT_S = 20.0
+STOP_GRACE_S = 2.0
+
+
+class ClusterError(Exception):
+    """A process of the cluster could not start; the message is one line for the user."""
+
+
+class NodeState(enum.Enum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    KILLED = "killed"
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    n: int = 3
+    protocol: str = "paxos"
+    seed: int = 0
+    bugs: tuple[str, ...] = ()
+    base_port: int | None = None
+    node_args: tuple[str, ...] = ()
+
+
+@dataclass
+class NodeProcess:
+    node_id: int
+    name: str
+    argv: list[str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    state: NodeState = NodeState.KILLED
+    log_file: IO[bytes] | None = field(default=None, repr=False)
+    starts: int = 0
+
+
+# Every process any Cluster in this interpreter started and has not yet reaped: the atexit
+# hook ends them if the runner exits by a path that skipped `stop()`.
+_LIVE: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _end_all_live() -> None:
+    for pid, popen in list(_LIVE.items()):
+        _force_end(popen)
+        _LIVE.pop(pid, None)
+
+
+atexit.register(_end_all_live)
+
+
+def _force_end(popen: subprocess.Popen[bytes]) -> None:
+    if popen.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        popen.send_signal(signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        popen.wait(timeout=5)
+
+
+def _last_line(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        if lines:
+            return lines[-1].strip()
+    return "(no output)"
+
+
+class Cluster:
+    def __init__(self, spec: ClusterSpec, run_dir: Path) -> None:
+        self.spec = spec
+        self.run_dir = run_dir
+        self.ports = PortPlan.allocate(spec.n, spec.base_port)
+        self.names = [node_name(i) for i in range(spec.n)]
+        self.proxy: subprocess.Popen[bytes] | None = None
+        self._proxy_log: IO[bytes] | None = None
+        self.nodes: dict[str, NodeProcess] = {
+            node_name(i): NodeProcess(
+                node_id=i,
+                name=node_name(i),
+                argv=self._node_argv(i),
+                log_path=run_dir / "nodes" / f"{node_name(i)}.log",
+            )
+            for i in range(spec.n)
+        }
+
+    # ---- start ----------------------------------------------------------------------------
+
+    def _node_argv(self, i: int) -> list[str]:
+        argv = [
+            sys.executable,
+            "-m",
+            "tobtest.node",
+            "--id", str(i),
+            "--n", str(self.spec.n),
+            "--protocol", self.spec.protocol,
+            "--client-port", str(self.ports.client_ports[i]),
+            "--peer-port", str(self.ports.peer_ports[i]),
+            "--seed", str(self.spec.seed),
+            "--parent-pid", str(os.getpid()),
+            "--data-dir", str(self.run_dir / "nodes" / f"{node_name(i)}.data"),
+        ]  # fmt: skip
+        for j in range(self.spec.n):
+            if j != i:
+                argv += ["--peer", f"{j}={HOST}:{self.ports.link_port(i, j)}"]
+        for bug in self.spec.bugs:
+            argv += ["--bug", bug]
+        return argv + list(self.spec.node_args)
+
+    async def start(self) -> None:
+        """Starts the proxy and every node and waits until all of them answer."""
+        try:
+            await self._start_proxy()
+            for node in self.nodes.values():
+                self._spawn(node)
+            await self.wait_ready(list(self.nodes))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _popen(self, argv: list[str], log: IO[bytes], stdout: Any) -> subprocess.Popen[bytes]:
+        popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=log,
+            # Own session: a Ctrl-C in the terminal reaches only the runner, which then
+            # ends the cluster in order instead of every process dying at once.
+            start_new_session=True,
+        )
+        _LIVE[popen.pid] = popen
+        return popen
+
+    async def _start_proxy(self) -> None:
+        config = {
+            "control_port": self.ports.control_port,
+            "links": [
+                {
+                    "src": node_name(s),
+                    "dst": node_name(d),
+                    "listen_port": port,
+                    "target_port": self.ports.peer_ports[d],
+                }
+                for (s, d), port in sorted(self.ports.links.items())
+            ],
+            "seed": self.spec.seed,
+            "parent_pid": os.getpid(),
+        }
+        config_path = self.run_dir / "proxy.json"
+        config_path.write_text(json.dumps(config, indent=1))
+        log_path = self.run_dir / "proxy.log"
+        self._proxy_log = log_path.open("ab")
+        argv = [sys.executable, "-m", "tobtest.nemesis.proxy", "--config", str(config_path)]
+        self.proxy = self._popen(argv, self._proxy_log, subprocess.PIPE)
+        assert self.proxy.stdout is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        line = b""
+        while time.monotonic() < deadline and self.proxy.poll() is None:
+            ready, _, _ = select.select([self.proxy.stdout], [], [], 0)
+            if ready:
+                line = self.proxy.stdout.readline()
+                break
+            await asyncio.sleep(0.02)
+        self.proxy.stdout.close()
+        if line.strip() != b"ready":
+            code = self.proxy.poll()
+            reason = _last_line(log_path)
+            if code == 3:
+                raise PortInUse(reason)
+            raise ClusterError(f"proxy did not start (exit {code}): {reason}")
+
+    def _spawn(self, node: NodeProcess) -> None:
+        node.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if node.log_file is None:
+            node.log_file = node.log_path.open("ab")
+        node.popen = self._popen(node.argv, node.log_file, subprocess.DEVNULL)
+        node.state = NodeState.RUNNING
+        node.starts += 1
+
+    async def wait_ready(self, names: list[str], timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Waits until every named node answers `status`; fails fast if one exits."""
+
+        async def wait_one(node: NodeProcess) -> None:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                assert node.popen is not None
+                code = node.popen.poll()
+                if code is not None:
+                    reason = _last_line(node.log_path)
+                    if code == 3:
+                        raise PortInUse(f"{node.name}: {reason}")
+                    raise ClusterError(f"node {node.name} exited with {code}: {reason}")
+                try:
+                    await self.status(node.name, timeout_s=1.0)
+                    return
+                except ClientError:
+                    if time.monotonic() > deadline:
+                        raise ClusterError(
+                            f"node {node.name} did not answer within {timeout_s:g} s"
+                        ) from None
+                    await asyncio.sleep(0.05)
+
+        await asyncio.gather(*(wait_one(self.nodes[name]) for name in names))
+
+    # ---- talk to nodes --------------------------------------------------------------------
+
+    def client_address(self, name: str) -> tuple[str, int]:
+        return HOST, self.ports.client_ports[self.nodes[name].node_id]
+
+    async def status(self, name: str, timeout_s: float = 2.0) -> dict[str, Any]:
+        host, port = self.client_address(name)
+        return await request_once(host, port, {"type": "status"}, timeout_s)
+
+    # ---- faults on processes --------------------------------------------------------------
+
+    def pause(self, name: str) -> None:
+        node = self.nodes[name]
+        assert node.state is NodeState.RUNNING, f"pause {name}: it is {node.state.value}"
+        assert node.popen is not None
+        node.popen.send_signal(signal.SIGSTOP)
+        node.state = NodeState.PAUSED
+
+    def resume(self, name: str) -> None:
+        node = self.nodes[name]
+        assert node.state is NodeState.PAUSED, f"resume {name}: it is {node.state.value}"
+        assert node.popen is not None
+        node.popen.send_signal(signal.SIGCONT)
+        node.state = NodeState.RUNNING
+
+    def kill(self, name: str) -> None:
+        node = self.nodes[name]
+        assert node.state is not NodeState.KILLED, f"kill {name}: it is already killed"
+        assert node.popen is not None
+        _force_end(node.popen)
+        _LIVE.pop(node.popen.pid, None)
+        node.state = NodeState.KILLED
+
+    def restart(self, name: str) -> None:
+        node = self.nodes[name]
+        assert node.state is NodeState.KILLED, f"restart {name}: it is {node.state.value}"
+        self._spawn(node)
+
+    def pids(self) -> list[int]:
+        pids = [n.popen.pid for n in self.nodes.values() if n.popen is not None]
+        if self.proxy is not None:
+            pids.append(self.proxy.pid)
+        return pids
+
+    # ---- stop -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ends every process this cluster started (idempotent, never raises)."""
+        popens = [n.popen for n in self.nodes.values() if n.popen is not None]
+        if self.proxy is not None:
+            popens.append(self.proxy)
+        for popen in popens:
+            if popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    # A paused process keeps SIGTERM pending until it runs again.
+                    popen.send_signal(signal.SIGCONT)
+                    popen.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for popen in popens:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+            _force_end(popen)
+            _LIVE.pop(popen.pid, None)
+        for node in self.nodes.values():
+            node.state = NodeState.KILLED
+            if node.log_file is not None:
+                node.log_file.close()
+                node.log_file = None
+        if self._proxy_log is not None:
+            self._proxy_log.close()
+            self._proxy_log = None

@@ -1,0 +1,85 @@
+"""A test's whole configuration: a plain record that is written to `test.yaml` as it is.
+
+    config = TestConfig(nodes=3, protocol="paxos", nemesis=["partition"], seed=42)
+    config.to_dict()          # what test.yaml holds
+    config.reproduce_command()  # "tobtest run --nodes 3 ... --seed 42"
+
+Defaults are the short default test that `tobtest run` runs with no arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from tobtest.nemesis.partition import DEFAULT_SHAPES
+
+
+@dataclass
+class TestConfig:
+    nodes: int = 3
+    protocol: str = "paxos"
+    workload: str = "broadcast"
+    nemesis: list[str] = field(default_factory=lambda: ["partition"])
+    nemesis_interval_s: float = 5.0
+    partition_shapes: list[str] = field(default_factory=lambda: list(DEFAULT_SHAPES))
+    time_limit_s: float = 20.0
+    rate: float = 50.0
+    # None: two clients per node.
+    concurrency: int | None = None
+    read_fraction: float = 0.1
+    read_modes: list[str] = field(default_factory=lambda: ["local"])
+    seed: int = field(default_factory=lambda: random.SystemRandom().randrange(1, 2**31))
+    store: str = "store"
+    name: str | None = None
+    bugs: list[str] = field(default_factory=list)
+    base_port: int | None = None
+    op_timeout_s: float = 2.0
+    # After healing: wait until nodes stop delivering (bounded), then read every node.
+    quiesce_timeout_s: float = 20.0
+    quiet_period_s: float = 1.0
+    final_read_timeout_s: float = 5.0
+
+    @property
+    def client_count(self) -> int:
+        return self.concurrency if self.concurrency is not None else 2 * self.nodes
+
+    @property
+    def test_name(self) -> str:
+        if self.name:
+            return self.name
+        nemesis = "+".join(self.nemesis) or "none"
+        return f"{self.protocol}-{self.workload}-{nemesis}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["concurrency"] = self.client_count
+        data["test_name"] = self.test_name
+        return data
+
+    def reproduce_command(self) -> str:
+        """The `tobtest run` command that replays this run's schedule (seeded choices)."""
+        args = [
+            "tobtest", "run",
+            "--nodes", str(self.nodes),
+            "--protocol", self.protocol,
+            "--workload", self.workload,
+            "--nemesis", ",".join(self.nemesis) or "none",
+            "--nemesis-interval", f"{self.nemesis_interval_s:g}",
+            "--time-limit", f"{self.time_limit_s:g}",
+            "--rate", f"{self.rate:g}",
+            "--concurrency", str(self.client_count),
+            "--seed", str(self.seed),
+        ]  # fmt: skip
+        if set(self.partition_shapes) != set(DEFAULT_SHAPES):
+            args += ["--partition-shapes", ",".join(self.partition_shapes)]
+        if self.read_modes != ["local"]:
+            args += ["--read-mode", ",".join(self.read_modes)]
+        if self.read_fraction != 0.1:
+            args += ["--read-fraction", f"{self.read_fraction:g}"]
+        for bug in self.bugs:
+            args += ["--bug", bug]
+        return shlex.join(args)

@@ -1,0 +1,292 @@
+"""The runner: config -> cluster -> main phase (workload + nemesis) -> heal -> final reads -> check.
+
+    result = asyncio.run(Runner(TestConfig(time_limit_s=10)).run())
+    result.valid, result.run_path
+
+Phases, as in Jepsen: start the proxy and the nodes; for `time_limit_s` let the clients
+invoke ops at `rate` while the nemesis injects faults; stop the clients (in-flight ops are
+awaited, bounded by their timeout); heal every fault; wait (bounded) until the nodes stop
+delivering new messages; read every node once more (`final` reads); save every node's
+status; end every process; check the history. Whatever happens, the cluster is stopped and
+the history written so far stays on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tobtest.checker.compose import check_all
+from tobtest.cluster import Cluster, ClusterSpec
+from tobtest.config import TestConfig
+from tobtest.histories.recorder import Recorder
+from tobtest.histories.store import RunStore
+from tobtest.nemesis.base import NemesisContext
+from tobtest.nemesis.proxy_client import ProxyControl
+from tobtest.nemesis.registry import build_nemeses
+from tobtest.nemesis.schedule import NemesisScheduler
+from tobtest.workloads import WORKLOADS, Workload
+from tobtest.workloads.client import ClientError, NodeClient
+
+log = logging.getLogger("tobtest.runner")
+PROGRESS_INTERVAL_S = 0.5
+
+
+@dataclass
+class Progress:
+    phase: str = "setup"
+    elapsed_s: float = 0.0
+    time_limit_s: float = 0.0
+    counts: Counter[str] = field(default_factory=Counter)  # "ok" | "fail" | "info"
+    fault: str = "none"
+    faults_applied: int = 0
+
+
+@dataclass
+class RunResult:
+    config: TestConfig
+    run_path: Path
+    results: dict[str, Any]
+
+    @property
+    def valid(self) -> bool | str:
+        valid: bool | str = self.results.get("valid", "unknown")
+        return valid
+
+
+class Runner:
+    def __init__(
+        self, config: TestConfig, on_progress: Callable[[Progress], None] | None = None
+    ) -> None:
+        self.config = config
+        self.on_progress = on_progress
+        self.progress = Progress(time_limit_s=config.time_limit_s)
+        self.store = RunStore.create(Path(config.store), config.test_name, config.to_dict())
+        self.recorder = Recorder(self.store.history_path)
+        self.workload: Workload = WORKLOADS[config.workload](
+            random.Random(f"{config.seed}:workload"),
+            {"read_fraction": config.read_fraction, "read_modes": config.read_modes},
+        )
+        self._node_rng = random.Random(f"{config.seed}:nodes")
+        self._next_process = config.client_count
+        self.cluster: Cluster | None = None
+        self._t0 = time.monotonic()
+
+    # ---- the whole run --------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        cfg = self.config
+        log.info("run %s seed=%d store=%s", cfg.test_name, cfg.seed, self.store.path)
+        reporter = asyncio.create_task(self._report_progress())
+        try:
+            self.cluster = Cluster(
+                ClusterSpec(
+                    n=cfg.nodes,
+                    protocol=cfg.protocol,
+                    seed=cfg.seed,
+                    bugs=tuple(cfg.bugs),
+                    base_port=cfg.base_port,
+                ),
+                self.store.path,
+            )
+            await self.cluster.start()
+            proxy = ProxyControl("127.0.0.1", self.cluster.ports.control_port)
+            try:
+                await self._main_phase(proxy)
+                await self._final_phase()
+            finally:
+                await proxy.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.stop()
+            self.recorder.close()
+            reporter.cancel()
+        self.progress.phase = "check"
+        self._emit()
+        results = self.check()
+        return RunResult(cfg, self.store.path, results)
+
+    def check(self) -> dict[str, Any]:
+        results = check_all(self.recorder.ops, self.workload.checkers)
+        results["seed"] = self.config.seed
+        results["reproduce"] = self.config.reproduce_command()
+        results["ops"] = dict(self.progress.counts)
+        results["faults_applied"] = self.progress.faults_applied
+        self.store.write_results(results)
+        return results
+
+    # ---- phases ---------------------------------------------------------------------------
+
+    async def _main_phase(self, proxy: ProxyControl) -> None:
+        cfg = self.config
+        assert self.cluster is not None
+        ctx = NemesisContext(
+            node_names=self.cluster.names,
+            proxy=proxy,
+            primaries=self._primaries,
+            cluster=self.cluster,
+        )
+        nemesis_opts = {"partition": {"shapes": cfg.partition_shapes}}
+        self.scheduler = NemesisScheduler(
+            build_nemeses(cfg.nemesis, cfg.seed, nemesis_opts),
+            ctx,
+            self.recorder,
+            cfg.nemesis_interval_s,
+        )
+        self.progress.phase = "main"
+        self._t0 = time.monotonic()
+        deadline = self._t0 + cfg.time_limit_s
+        self._pacer_next = self._t0
+        workers = [asyncio.create_task(self._worker(w, deadline)) for w in range(cfg.client_count)]
+        nemesis_task = asyncio.create_task(self.scheduler.run(until=deadline))
+        try:
+            await asyncio.gather(*workers, nemesis_task)
+        finally:
+            for task in [*workers, nemesis_task]:
+                task.cancel()
+        self.progress.phase = "heal"
+        await self.scheduler.heal_all()
+        self.progress.faults_applied = self.scheduler.faults_applied
+
+    async def _final_phase(self) -> None:
+        assert self.cluster is not None
+        self.progress.phase = "quiesce"
+        await self._quiesce()
+        self.progress.phase = "final reads"
+        final_op = self.workload.final_op()
+        if final_op is not None:
+            await asyncio.gather(*(self._final_read(name, final_op) for name in self.cluster.names))
+        await self._save_statuses()
+
+    # ---- clients --------------------------------------------------------------------------
+
+    async def _next_slot(self, deadline: float) -> bool:
+        """Waits for this worker's turn at the total `rate`; False once the phase is over."""
+        now = time.monotonic()
+        slot = max(self._pacer_next, now)
+        self._pacer_next = slot + 1.0 / self.config.rate
+        if slot >= deadline:
+            return False
+        await asyncio.sleep(slot - now)
+        return True
+
+    async def _worker(self, worker: int, deadline: float) -> None:
+        assert self.cluster is not None
+        process = worker
+        clients: dict[str, NodeClient] = {}
+        try:
+            while await self._next_slot(deadline):
+                op = self.workload.next_op()
+                node = self._node_rng.choice(self.cluster.names)
+                client = clients.get(node)
+                if client is None:
+                    client = clients[node] = NodeClient(*self.cluster.client_address(node))
+                outcome_type = await self._invoke(process, node, client, op)
+                if outcome_type == "info":
+                    # Jepsen: a process with an indeterminate op never issues another;
+                    # the worker carries on as a fresh process with fresh connections.
+                    process += self.config.client_count
+                    for c in clients.values():
+                        await c.close()
+                    clients.clear()
+        finally:
+            for c in clients.values():
+                await c.close()
+
+    async def _invoke(self, process: int, node: str, client: NodeClient, op: dict[str, Any]) -> str:
+        extra = {k: v for k, v in op.items() if k not in ("f", "value")}
+        self.recorder.record("invoke", process, op["f"], op.get("value"), node=node, **extra)
+        outcome = await self.workload.invoke(client, op, self.config.op_timeout_s)
+        self.recorder.record(
+            outcome.type,
+            process,
+            op["f"],
+            outcome.value,
+            node=node,
+            error=outcome.error,
+            **{**extra, **outcome.extra},
+        )
+        self.progress.counts[outcome.type] += 1
+        return outcome.type
+
+    async def _final_read(self, node: str, op: dict[str, Any]) -> None:
+        assert self.cluster is not None
+        process = self._next_process
+        self._next_process += 1
+        client = NodeClient(*self.cluster.client_address(node))
+        try:
+            # A final read may land on a node that is still catching up; retry a few times
+            # within the budget rather than record a failed read at once.
+            deadline = time.monotonic() + self.config.final_read_timeout_s
+            while True:
+                outcome_type = await self._invoke(process, node, client, op)
+                if outcome_type == "ok" or time.monotonic() >= deadline:
+                    return
+                if outcome_type == "info":
+                    return
+                await asyncio.sleep(0.2)
+        finally:
+            await client.close()
+
+    # ---- node status ----------------------------------------------------------------------
+
+    async def _statuses(self, timeout_s: float = 1.0) -> dict[str, dict[str, Any] | None]:
+        assert self.cluster is not None
+        cluster = self.cluster
+
+        async def one(name: str) -> dict[str, Any] | None:
+            try:
+                return await cluster.status(name, timeout_s=timeout_s)
+            except ClientError:
+                return None
+
+        replies = await asyncio.gather(*(one(name) for name in cluster.names))
+        return dict(zip(cluster.names, replies, strict=True))
+
+    async def _primaries(self) -> list[str]:
+        statuses = await self._statuses(timeout_s=0.5)
+        return [n for n, s in statuses.items() if s is not None and s.get("role") == "leader"]
+
+    async def _quiesce(self) -> None:
+        """Waits until every node's delivered count has stood still for the quiet period."""
+        cfg = self.config
+        deadline = time.monotonic() + cfg.quiesce_timeout_s
+        last: dict[str, Any] = {}
+        still_since = time.monotonic()
+        while time.monotonic() < deadline:
+            statuses = await self._statuses()
+            delivered = {n: (s or {}).get("delivered") for n, s in statuses.items()}
+            if delivered != last or any(v is None for v in delivered.values()):
+                last, still_since = delivered, time.monotonic()
+            elif time.monotonic() - still_since >= cfg.quiet_period_s:
+                return
+            await asyncio.sleep(0.2)
+        log.warning("nodes still delivering after %.1f s; reading anyway", cfg.quiesce_timeout_s)
+
+    async def _save_statuses(self) -> None:
+        for name, status in (await self._statuses()).items():
+            self.store.write_json(f"nodes/{name}.status.json", status or {"error": "no reply"})
+
+    # ---- progress -------------------------------------------------------------------------
+
+    def _emit(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+    async def _report_progress(self) -> None:
+        while True:
+            if self.progress.phase == "main":
+                self.progress.elapsed_s = time.monotonic() - self._t0
+                scheduler = getattr(self, "scheduler", None)
+                if scheduler is not None:
+                    self.progress.fault = scheduler.describe()
+                    self.progress.faults_applied = scheduler.faults_applied
+            self._emit()
+            await asyncio.sleep(PROGRESS_INTERVAL_S)

@@ -1,0 +1,56 @@
+"""What a workload is: a pure op generator plus the client side that runs its ops.
+
+    workload = WORKLOADS["broadcast"](rng=random.Random(1), options={"read_fraction": 0.1})
+    op = workload.next_op()               # {"f": "broadcast", "value": 0}
+    outcome = await workload.invoke(client, op, timeout_s=2.0)
+
+`next_op` draws only from the `random.Random` it was given, so the op mix of a run is
+reproducible from its seed. `invoke` turns a node's reply into an `Outcome`: `ok`, `fail`
+(certainly did not happen) or `info` (may have happened).
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from tobtest.workloads.client import ClientError, NodeClient
+
+
+@dataclass
+class Outcome:
+    type: str  # ok | fail | info
+    value: Any = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Workload(ABC):
+    name: str = "?"
+    # Checkers that judge this workload's histories, by registry name.
+    checkers: tuple[str, ...] = ()
+
+    def __init__(self, rng: random.Random, options: dict[str, Any] | None = None) -> None:
+        self.rng = rng
+        self.options = options or {}
+
+    @abstractmethod
+    def next_op(self) -> dict[str, Any]:
+        """The next op to invoke: {"f": ..., "value": ..., and extra fields}."""
+
+    @abstractmethod
+    async def invoke(self, client: NodeClient, op: dict[str, Any], timeout_s: float) -> Outcome:
+        """Runs one op against a node; raises nothing but returns the outcome."""
+
+    def final_op(self) -> dict[str, Any] | None:
+        """The op read from every node after the run heals, or None."""
+        return None
+
+
+def outcome_of_client_error(exc: ClientError, idempotent: bool) -> Outcome:
+    """A request that failed in transit: fail if it surely did not happen or has no effect."""
+    if exc.definite or idempotent:
+        return Outcome("fail", error=str(exc))
+    return Outcome("info", error=str(exc))
