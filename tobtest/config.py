@@ -20,6 +20,8 @@ from tobtest.nemesis.partition import DEFAULT_SHAPES
 
 @dataclass
 class TestConfig:
+    __test__ = False  # not a pytest test class, despite the name
+
     nodes: int = 3
     protocol: str = "paxos"
     workload: str = "broadcast"

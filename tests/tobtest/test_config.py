@@ -1,0 +1,33 @@
+"""TestConfig: defaults, names, and the command that reproduces a run."""
+
+import shlex
+
+from tobtest.cli import cli
+from tobtest.config import TestConfig
+
+
+def test_defaults_are_the_short_default_test():
+    config = TestConfig()
+    assert (config.nodes, config.protocol, config.nemesis) == (3, "paxos", ["partition"])
+    assert config.client_count == 6
+    assert 15 <= config.time_limit_s <= 30
+
+
+def test_reproduce_command_parses_back_to_the_same_schedule():
+    config = TestConfig(nodes=5, nemesis=["partition"], seed=99, rate=20, bugs=["no-dedupe"])
+    config.partition_shapes = ["one", "bridge"]
+    argv = shlex.split(config.reproduce_command())
+    assert argv[:2] == ["tobtest", "run"]
+    ctx = cli.make_context("tobtest", list(argv[1:]))
+    sub = cli.get_command(ctx, "run")
+    assert sub is not None
+    params = sub.make_context("run", list(argv[2:])).params
+    assert params["seed"] == 99 and params["nodes"] == 5 and params["rate"] == 20
+    assert params["partition_shapes"] == ["one", "bridge"]
+    assert params["bug"] == ("no-dedupe",)
+    assert params["concurrency"] == 10
+
+
+def test_test_name_joins_nemeses():
+    assert TestConfig(nemesis=[]).test_name == "paxos-broadcast-none"
+    assert TestConfig(name="mine").test_name == "mine"
