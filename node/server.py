@@ -245,6 +245,9 @@ class NodeServer:
                     log.exception("core raised on peer message from %d", message.src)
         except (ConnectionError, OSError):
             return
+        except asyncio.CancelledError:
+            # Shutdown: end the handler quietly (3.11 logs a cancelled handler as an error).
+            return
         finally:
             writer.close()
 
@@ -296,6 +299,8 @@ class NodeServer:
                 if writer.transport.get_write_buffer_size() > 1 << 20:
                     await asyncio.wait_for(writer.drain(), 10.0)
         except (TimeoutError, ConnectionError, OSError):
+            return
+        except asyncio.CancelledError:
             return
         finally:
             self._forget_writer(writer)

@@ -101,10 +101,10 @@ def _last_line(path: Path) -> str:
 
 
 class Cluster:
-    def __init__(self, spec: ClusterSpec, run_dir: Path) -> None:
+    def __init__(self, spec: ClusterSpec, run_dir: Path, ports: PortPlan | None = None) -> None:
         self.spec = spec
         self.run_dir = run_dir
-        self.ports = PortPlan.allocate(spec.n, spec.base_port)
+        self.ports = ports or PortPlan.allocate(spec.n, spec.base_port)
         self.names = [node_name(i) for i in range(spec.n)]
         self.proxy: subprocess.Popen[bytes] | None = None
         self._proxy_log: IO[bytes] | None = None

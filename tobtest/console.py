@@ -50,7 +50,6 @@ def run_with_console(config: TestConfig) -> int:
 
     out = Console(stderr=False)
     err = Console(stderr=True)
-    err.print(f"tobtest: {config.test_name}, seed {config.seed}", highlight=False)
     interactive = out.is_terminal
     last_plain = [0.0]
     live = (
@@ -62,9 +61,10 @@ def run_with_console(config: TestConfig) -> int:
             live.update(Text(progress_line(p)))
         elif time.monotonic() - last_plain[0] >= PLAIN_PROGRESS_EVERY_S or p.phase == "check":
             last_plain[0] = time.monotonic()
-            err.print(progress_line(p), highlight=False)
+            err.print(progress_line(p), highlight=False, markup=False)
 
     runner = Runner(config, on_progress)
+    err.print(f"tobtest: {config.test_name}, seed {config.seed}", highlight=False)
 
     async def main() -> Any:
         task = asyncio.current_task()

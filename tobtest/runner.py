@@ -32,6 +32,7 @@ from tobtest.nemesis.base import NemesisContext
 from tobtest.nemesis.proxy_client import ProxyControl
 from tobtest.nemesis.registry import build_nemeses
 from tobtest.nemesis.schedule import NemesisScheduler
+from tobtest.ports import PortPlan
 from tobtest.workloads import WORKLOADS, Workload
 from tobtest.workloads.client import ClientError, NodeClient
 
@@ -68,6 +69,8 @@ class Runner:
         self.config = config
         self.on_progress = on_progress
         self.progress = Progress(time_limit_s=config.time_limit_s)
+        # Ports first: a port in use is a bad argument, reported before anything is made.
+        self.ports = PortPlan.allocate(config.nodes, config.base_port)
         self.store = RunStore.create(Path(config.store), config.test_name, config.to_dict())
         self.recorder = Recorder(self.store.history_path)
         self.workload: Workload = WORKLOADS[config.workload](
@@ -95,6 +98,7 @@ class Runner:
                     base_port=cfg.base_port,
                 ),
                 self.store.path,
+                self.ports,
             )
             await self.cluster.start()
             proxy = ProxyControl("127.0.0.1", self.cluster.ports.control_port)
@@ -192,7 +196,7 @@ class Runner:
                 if outcome_type == "info":
                     # Jepsen: a process with an indeterminate op never issues another;
                     # the worker carries on as a fresh process with fresh connections.
-                    process += self.config.client_count
+                    process = self._fresh_process()
                     for c in clients.values():
                         await c.close()
                     clients.clear()
@@ -218,8 +222,7 @@ class Runner:
 
     async def _final_read(self, node: str, op: dict[str, Any]) -> None:
         assert self.cluster is not None
-        process = self._next_process
-        self._next_process += 1
+        process = self._fresh_process()
         client = NodeClient(*self.cluster.client_address(node))
         try:
             # A final read may land on a node that is still catching up; retry a few times
@@ -234,6 +237,11 @@ class Runner:
                 await asyncio.sleep(0.2)
         finally:
             await client.close()
+
+    def _fresh_process(self) -> int:
+        process = self._next_process
+        self._next_process += 1
+        return process
 
     # ---- node status ----------------------------------------------------------------------
 

@@ -1,0 +1,45 @@
+"""The runner in-process: an exception inside it still ends every process it started."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tobtest.histories.formats import read_history
+
+from tests.conftest import assert_no_processes_left, tobtest_processes
+from tobtest.config import TestConfig
+from tobtest.runner import Runner
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+def test_exception_inside_the_runner_ends_every_process(tmp_path, monkeypatch):
+    seen: list[int] = []
+
+    async def exploding_final_phase(self: Runner) -> None:
+        seen.extend(p.pid for p in tobtest_processes(tmp_path))
+        raise RuntimeError("boom in the final phase")
+
+    monkeypatch.setattr(Runner, "_final_phase", exploding_final_phase)
+    config = TestConfig(time_limit_s=2, nemesis=[], store=str(tmp_path), seed=1)
+    runner = Runner(config)
+    with pytest.raises(RuntimeError, match="boom"):
+        asyncio.run(runner.run())
+    assert len(seen) == 4  # three nodes and the proxy were up
+    assert_no_processes_left(tmp_path, timeout_s=1.0)
+    assert len(read_history(runner.store.history_path)) > 10
+
+
+def test_crash_maps_to_exit_255(tmp_path, monkeypatch, capsys):
+    from tobtest import cli
+
+    def explode(config: TestConfig) -> int:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr("tobtest.console.run_with_console", explode)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--store", str(tmp_path)])
+    assert info.value.code == 255
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["tobtest: crashed: RuntimeError: unexpected"]
