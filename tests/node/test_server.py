@@ -1,0 +1,149 @@
+"""A real node process against bad input on both sockets: errors or a closed connection,
+never a crash; and a lone node serves broadcasts and reads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from tobtest.workloads.client import NodeClient, request_once
+
+from tobtest.ports import PortPlan
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+def lone_node(tmp_path):
+    """A one-node cluster (its own majority): its client and peer sockets are ours to abuse."""
+    plan = PortPlan.allocate(1)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tobtest.node",
+            "--id",
+            "0",
+            "--n",
+            "1",
+            "--client-port",
+            str(plan.client_ports[0]),
+            "--peer-port",
+            str(plan.peer_ports[0]),
+            "--parent-pid",
+            str(os.getpid()),
+            "--data-dir",
+            str(tmp_path / "n1.data"),
+        ],  # fmt: skip
+        stderr=(tmp_path / "n1.log").open("wb"),
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                asyncio.run(request_once("127.0.0.1", plan.client_ports[0], {"type": "status"}, 1))
+                break
+            except Exception:
+                assert proc.poll() is None, (tmp_path / "n1.log").read_text()
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        yield plan, proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def raw_exchange(port: int, payload: bytes, replies: int) -> list[dict]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+    writer.write(payload)
+    await writer.drain()
+    out = []
+    for _ in range(replies):
+        line = await asyncio.wait_for(reader.readline(), 5)
+        if not line:
+            break
+        out.append(json.loads(line))
+    writer.close()
+    return out
+
+
+def status(port: int) -> dict:
+    return asyncio.run(request_once("127.0.0.1", port, {"type": "status"}, 2))
+
+
+def test_garbage_on_the_client_socket_gets_error_replies(lone_node):
+    plan, proc = lone_node
+    port = plan.client_ports[0]
+    payload = b"".join(
+        [
+            b"not json at all\n",
+            b"[1, 2, 3]\n",
+            b'{"type": "broadcast", "id": 1}\n',  # no value
+            b'{"type": "broadcast", "id": 2, "value": 1, "msg_id": 17}\n',  # wrong type
+            b'{"type": "read", "id": 3, "mode": "psychic"}\n',
+            b'{"type": "launch-missiles", "id": 4}\n',
+            b"\xff\xfe\x00\n",
+            b'{"type": "clock", "id": 5, "op": "skew", "rate": "fast"}\n',
+        ]
+    )
+    replies = asyncio.run(raw_exchange(port, payload, 8))
+    assert [r["type"] for r in replies] == ["error"] * 8
+    assert [r["code"] for r in replies] == [
+        "malformed", "malformed", "bad-request", "bad-request", "bad-request",
+        "unknown-type", "malformed", "bad-request",
+    ]  # fmt: skip
+    assert [r.get("in_reply_to") for r in replies[2:6]] == [1, 2, 3, 4]
+    # An oversized line closes that connection, and only that one.
+    replies = asyncio.run(raw_exchange(port, b"x" * (2 << 20) + b"\n", 1))
+    assert replies and replies[0]["code"] == "too-large"
+    assert proc.poll() is None
+    assert status(port)["bad_client_requests"] == 9
+
+
+def test_garbage_on_the_peer_socket_is_ignored(lone_node):
+    plan, proc = lone_node
+
+    async def spray() -> None:
+        _, writer = await asyncio.open_connection("127.0.0.1", plan.peer_ports[0])
+        for frame in [
+            b"garbage\n",
+            b'{"src": 0, "dst": 0, "body": {"type": "prepare"}}\n',  # from itself
+            b'{"src": 7, "dst": 0, "body": {"type": "prepare"}}\n',  # no such node
+            b'{"src": "n2", "body": {}}\n',
+            b'{"src": 1, "dst": 0, "body": "prepare"}\n',
+            b"\x00\x01\x02\n",
+        ]:
+            writer.write(frame)
+        writer.write(b"y" * (2 << 20) + b"\n")
+        await writer.drain()
+        writer.close()
+
+    asyncio.run(spray())
+    time.sleep(0.3)
+    assert proc.poll() is None
+    assert status(plan.client_ports[0])["bad_peer_frames"] >= 6
+
+
+def test_a_lone_node_broadcasts_and_reads(lone_node):
+    plan, _ = lone_node
+
+    async def scenario() -> tuple[list[dict], dict]:
+        client = NodeClient("127.0.0.1", plan.client_ports[0])
+        acks = [
+            await client.request({"type": "broadcast", "value": v, "msg_id": f"m{v}"}, 2)
+            for v in (10, 11, 12)
+        ]
+        # The same msg_id again is a retry: acked with the same position, not delivered twice.
+        retry = await client.request({"type": "broadcast", "value": 11, "msg_id": "m11"}, 2)
+        read = await client.request({"type": "read", "mode": "log"}, 2)
+        await client.close()
+        return [*acks, retry], read
+
+    acks, read = asyncio.run(scenario())
+    assert [a["position"] for a in acks] == [0, 1, 2, 1]
+    assert read["value"] == [10, 11, 12]
