@@ -7,10 +7,11 @@ One asyncio process carries all links, one per ordered pair of nodes (see `proxy
     {"control_port": 7000, "seed": 42, "parent_pid": 1234, "max_line_bytes": 1048576,
      "links": [{"src": "n1", "dst": "n2", "listen_port": 7001, "target_port": 6002}, ...]}
 
-Optional limits: "max_pending_messages" (per link, 10000), "connect_timeout_s" (1.0),
-"drain_timeout_s" (5.0). Every socket is on 127.0.0.1. When all listeners are up it prints
-`ready` on stdout. It logs one line per connection and control request to stderr: send that
-to a file, since a full pipe nobody reads would stall the proxy.
+Optional limits: "max_pending_messages" (per link, 10000), "max_pending_bytes" (per link,
+64 MiB), "connect_timeout_s" (1.0), "drain_timeout_s" (5.0). Every socket is on 127.0.0.1.
+When all listeners are up it prints `ready` on stdout, and nothing more there. It logs one
+line per connection and per control request (but not successful `status` polls) to stderr:
+send that to a file, since a full pipe nobody reads would stall the proxy.
 
 Control port, JSON Lines, many requests per connection (an "id" in a request is echoed):
     {"type": "grudge", "grudge": {"n2": ["n1"]}}      -> {"type": "ok"}  (n2 drops n1's)
@@ -118,13 +119,20 @@ def parse_config(raw: object) -> ProxyConfig:
             max_pending_messages=int(
                 raw.get("max_pending_messages", defaults.max_pending_messages)
             ),
+            max_pending_bytes=int(raw.get("max_pending_bytes", defaults.max_pending_bytes)),
             connect_timeout_s=float(raw.get("connect_timeout_s", defaults.connect_timeout_s)),
             drain_timeout_s=float(raw.get("drain_timeout_s", defaults.drain_timeout_s)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"a limit is not a number: {exc}") from exc
-    if settings.max_line_bytes < 16 or settings.max_pending_messages < 1:
-        raise ConfigError("max_line_bytes and max_pending_messages are too small")
+    if (
+        settings.max_line_bytes < 16
+        or settings.max_pending_messages < 1
+        or settings.max_pending_bytes < settings.max_line_bytes
+    ):
+        raise ConfigError("max_line_bytes, max_pending_messages or max_pending_bytes too small")
+    if settings.connect_timeout_s <= 0 or settings.drain_timeout_s <= 0:
+        raise ConfigError("connect_timeout_s and drain_timeout_s must be positive")
     return ProxyConfig(control_port, links, seed, parent_pid, settings)
 
 
@@ -236,8 +244,10 @@ class Proxy:
                     reply: dict[str, Any] = {"type": "error", "text": "request is not JSON"}
                 else:
                     reply = self.handle_request(request)
-                summary = line.decode("utf-8", "replace").strip()[:160]
-                log(f"control: {summary} -> {reply['type']} {reply.get('text', '')}".rstrip())
+                if reply["type"] != "status_ok":  # a runner may poll status often
+                    summary = line.decode("utf-8", "replace").strip()[:160]
+                    outcome = f"{reply['type']} {reply.get('text', '')}".rstrip()
+                    log(f"control: {summary} -> {outcome}")
                 await self._reply(writer, reply)
         except (ConnectionError, OSError, TimeoutError):
             pass

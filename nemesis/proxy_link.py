@@ -17,6 +17,14 @@ message that a partition has since cut off is dropped), and writes to dst's peer
 connection it opens lazily and reopens after dst restarts. While dst cannot be reached,
 messages are dropped, as a network would, and reconnects back off from 50 ms to 1 s.
 Each link has its own task and heap, so a delay on one link never holds up another.
+
+Bounds: the heap holds at most `max_pending_messages` and `max_pending_bytes` (a full heap
+drops new arrivals, counted as `dropped_overflow`; src is never blocked). A dst that stops
+reading (a paused node) first fills the kernel's socket buffers and up to 256 KiB in the
+proxy, which it reads on resuming (stale messages, as after a real pause); past that the
+forwarder waits `drain_timeout_s`, then drops the connection and what it held and treats
+dst as unreachable for a backoff period. "forwarded" counts messages handed to the
+connection to dst, so messages lost with such a connection are counted there.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ HOST = "127.0.0.1"
 BACKOFF_INITIAL_S = 0.05
 BACKOFF_MAX_S = 1.0
 IDLE_WAKE_S = 1.0
+WRITE_BUFFER_MAX_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class Settings:
 
     max_line_bytes: int = 1_048_576
     max_pending_messages: int = 10_000
+    max_pending_bytes: int = 64 * 1_048_576
     connect_timeout_s: float = 1.0
     drain_timeout_s: float = 5.0
 
@@ -101,6 +111,7 @@ class Link:
         self.stats = LinkStats()
         self.faults: LinkFaultSpec | None = None
         self._pending: list[tuple[float, int, bytes]] = []
+        self._pending_bytes = 0
         self._seq = itertools.count()
         self._last_release = 0.0
         self._held: _Held | None = None
@@ -151,6 +162,8 @@ class Link:
                 self.admit(line)
         except (ConnectionError, OSError):
             pass
+        except Exception as exc:  # a bug must not take the proxy down; this connection goes
+            self.shared.log(f"link {self.name}: inbound error {exc!r}, closing")
         finally:
             self.stats.connections -= 1
             self._inbound.discard(writer)
@@ -183,14 +196,19 @@ class Link:
         self._wakeup.set()
 
     def _push(self, release_at: float, line: bytes, copies: int) -> None:
+        settings = self.shared.settings
         for copy in range(copies):
-            if len(self._pending) >= self.shared.settings.max_pending_messages:
+            if (
+                len(self._pending) >= settings.max_pending_messages
+                or self._pending_bytes + len(line) > settings.max_pending_bytes
+            ):
                 # A full router buffer drops new arrivals; src is never blocked by dst.
                 self.stats.dropped_overflow += 1
                 continue
             if copy > 0:
                 self.stats.duplicated += 1
             heapq.heappush(self._pending, (release_at, next(self._seq), line))
+            self._pending_bytes += len(line)
 
     def _release_held(self, now: float, behind: float | None) -> None:
         """Puts the held message back in line: behind a later one, or on its own at deadline."""
@@ -211,17 +229,29 @@ class Link:
 
     async def run_forwarder(self) -> None:
         """Releases due messages forever; cancelled at shutdown."""
-        loop = asyncio.get_running_loop()
         while True:
-            now = loop.time()
-            if self._held is not None and self._held.deadline <= now:
-                self._release_held(now, behind=None)
+            try:
+                await self._forward_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not silence the link for the whole run
+                self.shared.log(f"link {self.name}: forwarder error {exc!r}, continuing")
+                self._close_outbound()
+                await asyncio.sleep(0.1)
+
+    async def _forward_due(self) -> None:
+        """Forwards what is due, or waits until something is (at most IDLE_WAKE_S)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._held is not None and self._held.deadline <= now:
+            self._release_held(now, behind=None)
+        if self._pending and self._pending[0][0] <= now:
             due: list[bytes] = []
             while self._pending and self._pending[0][0] <= now:
                 due.append(heapq.heappop(self._pending)[2])
-            if due:
-                await self._forward(due)
-                continue
+                self._pending_bytes -= len(due[-1])
+            await self._forward(due)
+        else:
             wake_at = now + IDLE_WAKE_S
             if self._pending:
                 wake_at = min(wake_at, self._pending[0][0])
@@ -233,7 +263,6 @@ class Link:
 
     async def _forward(self, lines: list[bytes]) -> None:
         src, dst = self.config.src, self.config.dst
-        writer: asyncio.StreamWriter | None = None
         for line in lines:
             if src in self.shared.grudge.get(dst, frozenset()):
                 self.stats.dropped_grudge += 1
@@ -244,15 +273,19 @@ class Link:
                 continue
             writer.write(line)
             self.stats.forwarded += 1
-        if writer is None:
-            return
+            # Waiting only past a bound keeps the common path cheap and the buffer bounded.
+            if writer.transport.get_write_buffer_size() > WRITE_BUFFER_MAX_BYTES:
+                await self._drain(writer)
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
         try:
             await asyncio.wait_for(writer.drain(), self.shared.settings.drain_timeout_s)
         except (TimeoutError, ConnectionError, OSError) as exc:
             # dst stopped reading (paused or dead): drop the connection and what it buffered,
-            # as a TCP user timeout would, and reconnect for the next message.
+            # as a TCP user timeout would, and treat dst as unreachable for a backoff period.
             self.shared.log(f"link {self.name}: send to dst failed ({type(exc).__name__})")
             self._close_outbound()
+            self._mark_unreachable()
 
     async def _connection(self) -> asyncio.StreamWriter | None:
         """The open connection to dst, a new one, or None while dst is unreachable."""
@@ -269,15 +302,19 @@ class Link:
             )
         except (TimeoutError, OSError) as exc:
             if self._backoff_s == BACKOFF_INITIAL_S:
-                self.shared.log(f"link {self.name}: dst port {port} unreachable ({exc})")
-            self._unreachable_until = loop.time() + self._backoff_s
-            self._backoff_s = min(self._backoff_s * 2, BACKOFF_MAX_S)
+                self.shared.log(f"link {self.name}: dst port {port} unreachable ({exc!r})")
+            self._mark_unreachable()
             return None
         self._backoff_s = BACKOFF_INITIAL_S
         self._writer = writer
         self._out_reader_task = asyncio.create_task(self._watch_outbound(reader, writer))
         self.shared.log(f"link {self.name}: connected to dst port {port}")
         return writer
+
+    def _mark_unreachable(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._unreachable_until = loop.time() + self._backoff_s
+        self._backoff_s = min(self._backoff_s * 2, BACKOFF_MAX_S)
 
     async def _watch_outbound(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
