@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 REPLY_BYTES_MAX = 16 * 1_048_576
@@ -51,9 +51,10 @@ class ProxyControl:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def grudge(self, grudge: Mapping[str, Sequence[str]]) -> None:
-        """Replaces the grudge: `{dst: [srcs whose messages dst drops]}`."""
-        await self.request({"type": "grudge", "grudge": {k: list(v) for k, v in grudge.items()}})
+    async def grudge(self, grudge: Mapping[str, Iterable[str]]) -> None:
+        """Replaces the grudge: `{dst: [srcs whose messages dst drops]}` (lists or sets)."""
+        lists = {node: sorted(dropped) for node, dropped in grudge.items()}
+        await self.request({"type": "grudge", "grudge": lists})
 
     async def heal(self) -> None:
         """Clears the grudge (link faults stay)."""

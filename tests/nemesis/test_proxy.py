@@ -1,9 +1,10 @@
 """The real proxy process, with small asyncio peer listeners standing in for nodes.
 
-Each test starts its own proxy (python -m tobtest.nemesis.proxy) on free ports and ends it
-by pid. `Peer` is a node's peer side: a listener on its target port that records what
-arrives (and answers {"ping": k} with {"pong": k} over its own link back), and one
-connection per outgoing link to the proxy.
+The first tests check config parsing and control requests in-process. Each integration
+test starts its own proxy (python -m tobtest.nemesis.proxy) on free ports and ends it by
+pid. `Peer` is a node's peer side: a listener on its target port that records what arrives
+(and answers {"ping": k} with {"pong": k} over its own link back), and one connection per
+outgoing link to the proxy.
 """
 
 from __future__ import annotations
@@ -24,9 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tobtest.nemesis.proxy import ConfigError, Proxy, parse_config
 from tobtest.nemesis.proxy_client import ProxyControl, ProxyControlError
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+F = Callable[..., None]
+
+
+def integration(test: F) -> F:
+    """Starts real processes: marked, and bounded in time."""
+    return pytest.mark.integration(pytest.mark.timeout(60)(test))
+
 
 NAMES = ("n1", "n2", "n3")
 READY_TIMEOUT_S = 10.0
@@ -229,9 +237,74 @@ async def ping(nodes: dict[str, Peer], src: str, dst: str, k: int) -> tuple[bool
     return bool(arrived), bool(returned) and returned[0].get("pong") == k
 
 
+# ---- in-process: config and control requests ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"links": None}, "list of links"),
+        ({"control_port": 0}, "control_port must be a port"),
+        ({"seed": "x"}, "seed must be an integer"),
+        ({"parent_pid": "1"}, "parent_pid"),
+        ({"max_line_bytes": "big"}, "not a number"),
+        ({"drain_timeout_s": 0}, "must be positive"),
+    ],
+)
+def test_bad_configs_are_refused_with_a_reason(change: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        parse_config({**make_config(), **change})
+
+
+def test_links_must_be_distinct_pairs_on_distinct_ports() -> None:
+    config = make_config()
+    twice = {**config, "links": config["links"] + config["links"][:1]}
+    with pytest.raises(ConfigError, match="only one link"):
+        parse_config(twice)
+    clash = {**config, "control_port": config["links"][0]["listen_port"]}
+    with pytest.raises(ConfigError, match="must all differ"):
+        parse_config(clash)
+    loop = {**config, "links": [{**config["links"][0], "dst": config["links"][0]["src"]}]}
+    with pytest.raises(ConfigError, match="distinct src and dst"):
+        parse_config(loop)
+
+
+def test_control_requests_set_and_report_state() -> None:
+    async def body() -> None:
+        proxy = Proxy(parse_config(make_config()))
+        ask = proxy.handle_request
+        assert ask({"type": "grudge", "grudge": {"n2": ["n1", "n2"], "n3": []}}) == {"type": "ok"}
+        assert ask({"type": "status"})["grudge"] == {"n2": ["n1"]}
+        faults = [{"src": "*", "dst": "*", "loss": 0.5}, {"src": "n1", "dst": "n2"}]
+        assert ask({"type": "link-faults", "faults": faults, "id": "x"}) == {
+            "type": "ok",
+            "id": "x",
+        }
+        status = ask({"type": "status"})
+        assert [f["loss"] for f in status["faults"]] == [0.5, 0.0]
+        by_link = {(ln.config.src, ln.config.dst): ln.faults for ln in proxy.links}
+        assert by_link[("n1", "n2")] is not None and by_link[("n1", "n2")].loss == 0.0
+        assert by_link[("n2", "n1")] is not None and by_link[("n2", "n1")].loss == 0.5
+        assert ask({"type": "heal"}) == {"type": "ok"}
+        assert ask({"type": "clear-link-faults"}) == {"type": "ok"}
+        status = ask({"type": "status"})
+        assert status["grudge"] == {} and status["faults"] == []
+        assert all(ln.faults is None for ln in proxy.links)
+        assert [(ln["src"], ln["dst"]) for ln in status["links"]] == [
+            (ln["src"], ln["dst"]) for ln in make_config()["links"]
+        ]
+        bad_requests: list[object] = [None, [], {"type": 3}, {"type": "grudge"}]
+        for bad in bad_requests + [{"type": "link-faults"}]:
+            reply = ask(bad)
+            assert reply["type"] == "error" and reply["text"], bad
+
+    run(body)
+
+
 # ---- forwarding ---------------------------------------------------------------------------
 
 
+@integration
 def test_forwards_in_order_counts_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     handle = start_proxy(tmp_path, make_config())
     try:
@@ -264,6 +337,7 @@ def test_forwards_in_order_counts_and_exits_cleanly_on_sigterm(tmp_path: Path) -
         end(handle.proc)
 
 
+@integration
 def test_src_may_reconnect_and_garbage_lines_pass_through(tmp_path: Path) -> None:
     with running_proxy(tmp_path) as handle:
 
@@ -294,6 +368,7 @@ def test_src_may_reconnect_and_garbage_lines_pass_through(tmp_path: Path) -> Non
 # ---- partitions ---------------------------------------------------------------------------
 
 
+@integration
 def test_grudges_cut_one_way_and_both_ways_and_heal_restores(tmp_path: Path) -> None:
     with running_proxy(tmp_path) as handle:
 
@@ -326,6 +401,7 @@ def test_grudges_cut_one_way_and_both_ways_and_heal_restores(tmp_path: Path) -> 
         run(body)
 
 
+@integration
 def test_a_delayed_message_is_judged_by_the_grudge_when_it_leaves(tmp_path: Path) -> None:
     with running_proxy(tmp_path) as handle:
 
@@ -376,6 +452,7 @@ async def _lossy_run(handle: ProxyHandle, count: int) -> set[int]:
             await node.close()
 
 
+@integration
 def test_loss_rate_is_near_the_asked_rate_and_replays_from_the_seed(tmp_path: Path) -> None:
     count = 400
     arrived: list[set[int]] = []
@@ -392,6 +469,7 @@ def test_loss_rate_is_near_the_asked_rate_and_replays_from_the_seed(tmp_path: Pa
     assert arrived[0] != arrived[2], "another seed must drop others"
 
 
+@integration
 def test_duplicate_sends_messages_twice(tmp_path: Path) -> None:
     with running_proxy(tmp_path) as handle:
 
@@ -414,6 +492,7 @@ def test_duplicate_sends_messages_twice(tmp_path: Path) -> None:
         run(body)
 
 
+@integration
 def test_delay_adds_latency_keeps_order_and_spares_other_links(tmp_path: Path) -> None:
     with running_proxy(tmp_path) as handle:
 
@@ -446,6 +525,7 @@ def test_delay_adds_latency_keeps_order_and_spares_other_links(tmp_path: Path) -
         run(body)
 
 
+@integration
 def test_reorder_and_jitter_reorder_without_losing_anything(tmp_path: Path) -> None:
     with running_proxy(tmp_path) as handle:
 
@@ -477,6 +557,7 @@ def test_reorder_and_jitter_reorder_without_losing_anything(tmp_path: Path) -> N
 # ---- robustness ---------------------------------------------------------------------------
 
 
+@integration
 def test_oversized_lines_close_only_their_connection(tmp_path: Path) -> None:
     with running_proxy(tmp_path, max_line_bytes=1024) as handle:
 
@@ -506,6 +587,7 @@ def test_oversized_lines_close_only_their_connection(tmp_path: Path) -> None:
         assert handle.alive()
 
 
+@integration
 def test_control_port_answers_garbage_with_errors_and_keeps_serving(tmp_path: Path) -> None:
     with running_proxy(tmp_path, max_line_bytes=4096) as handle:
 
@@ -541,6 +623,7 @@ def test_control_port_answers_garbage_with_errors_and_keeps_serving(tmp_path: Pa
         assert handle.alive()
 
 
+@integration
 def test_dst_restart_is_reconnected_and_unreachable_messages_are_dropped(
     tmp_path: Path,
 ) -> None:
@@ -574,6 +657,7 @@ def test_dst_restart_is_reconnected_and_unreachable_messages_are_dropped(
         run(body)
 
 
+@integration
 def test_a_dst_that_stops_reading_is_cut_loose_without_stalling_other_links(
     tmp_path: Path,
 ) -> None:
@@ -629,6 +713,7 @@ def test_a_dst_that_stops_reading_is_cut_loose_without_stalling_other_links(
 # ---- startup and lifetime -----------------------------------------------------------------
 
 
+@integration
 def test_port_in_use_gives_one_line_and_exit_code_3(tmp_path: Path) -> None:
     config = make_config()
     taken = config["links"][0]
@@ -648,6 +733,7 @@ def test_port_in_use_gives_one_line_and_exit_code_3(tmp_path: Path) -> None:
         blocker.close()
 
 
+@integration
 def test_a_parent_pid_that_is_not_our_parent_exits_at_once(tmp_path: Path) -> None:
     handle = start_proxy(tmp_path, make_config(parent_pid=os.getpid() + 10**6))
     try:
@@ -678,6 +764,7 @@ def gone(pid: int) -> bool:
         return True
 
 
+@integration
 def test_proxy_exits_when_its_parent_dies(tmp_path: Path) -> None:
     config_path = tmp_path / "proxy.json"
     config_path.write_text(json.dumps(make_config()))
