@@ -54,6 +54,18 @@ from typing import Any
 from tobtest.histories.op import NEMESIS, Op
 
 ANOMALY_LIMIT = 20
+ANOMALY_KINDS = (
+    "incompatible-order",
+    "duplicate",
+    "phantom",
+    "future-read",
+    "failed-delivered",
+    "lost",
+    "nonmonotonic",
+    "realtime",
+    "stale-read",
+    "malformed",
+)
 LINEARIZABLE_READ_MODES = frozenset({"log", "lease"})
 _B_INVOKE, _B_DONE, _R_INVOKE, _R_DONE = range(4)  # event codes: id * 4 + code
 _IDLE = object()  # a process with no open op

@@ -83,9 +83,9 @@ class HistoryBuilder:
         final: bool = False,
     ) -> Op:
         """A read invoked and completed ok at once."""
-        extra: dict[str, Any] = {"read_mode": read_mode}
+        extra: dict[str, Any] = {"read_mode": read_mode, **({"final": True} if final else {})}
         p = self.invoke(process, "read", None, node=node, **extra)
-        return self.ok(p, value, **({"final": True} if final else {}))
+        return self.ok(p, value)
 
     def final_reads(self, process: int, values_by_node: dict[str, list[Any]]) -> None:
         """The end-of-run reads, one per node, taken one after another."""

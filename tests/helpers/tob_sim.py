@@ -103,8 +103,9 @@ class _Sim:
                 self._append(value)
         for i, node in enumerate(self.nodes):
             mode = self.rng.choice(READ_MODES)
-            handle = self.h.invoke(self.next_process + i, "read", None, node=node, read_mode=mode)
-            self.h.ok(handle, list(self.order), final=True)
+            process = self.next_process + i
+            handle = self.h.invoke(process, "read", None, node=node, read_mode=mode, final=True)
+            self.h.ok(handle, list(self.order))
 
 
 def simulate_tob(
