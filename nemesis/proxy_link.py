@@ -35,6 +35,7 @@ import heapq
 import itertools
 import random
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -46,6 +47,13 @@ BACKOFF_INITIAL_S = 0.05
 BACKOFF_MAX_S = 1.0
 IDLE_WAKE_S = 1.0
 WRITE_BUFFER_MAX_BYTES = 256 * 1024
+
+
+def log_line(text: str) -> None:
+    """One stderr line, stamped with wall-clock time to line up with nodes' logs."""
+    now = time.time()
+    stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+    print(f"tobtest proxy: {stamp} {text}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ class Shared:
 
     settings: Settings = field(default_factory=Settings)
     grudge: dict[str, frozenset[str]] = field(default_factory=dict)
-    log: Callable[[str], None] = lambda line: print(f"tobtest proxy: {line}", file=sys.stderr)
+    log: Callable[[str], None] = field(default=lambda line: log_line(line))
 
 
 @dataclass
