@@ -11,8 +11,9 @@ The history is as the runner records it. A broadcast is invoked as `{"f": "broad
 "value": V, "node": "n2"}` (V unique, hashable) and completes ok (with `position`), fail
 (certainly not broadcast) or info (indeterminate; an invoke never completed counts as info).
 A read is invoked as `{"f": "read", "node": "n1", "read_mode": "local" | "log" | "lease"}`
-and completes ok with the node's delivered sequence as its value; `final: true` marks the
-reads taken from every node after healing. Nemesis ops and ops with other `f`s are ignored.
+(another or no mode counts as local) and completes ok with the node's delivered sequence as
+its value; `final: true` (on the invoke or the ok) marks the reads taken from every node
+after healing. Nemesis ops and ops with other `f`s are ignored.
 Happens-before is history order: op A precedes op B when A's completion comes before B's
 invocation in the list (time_ns is used only to word the explanations).
 
@@ -46,6 +47,7 @@ stale-read and monotonicity checks are one sweep in history order carrying runni
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -117,7 +119,9 @@ class _Report:
         n = self.totals.get(kind, 0)
         self.totals[kind] = n + 1
         if n < self.limit:
-            indices = sorted(op.index for op in ops if op is not None)
+            indices = [op.index for op in ops if op is not None]
+            with contextlib.suppress(TypeError):  # odd indices (Ops built by hand) stay as given
+                indices.sort()
             anomaly = {"ops": indices, "explanation": explanation, **details}
             self.found.setdefault(kind, []).append(anomaly)
 
@@ -421,8 +425,8 @@ def _check_read(h: _Parsed, r: _Read, snap: tuple, acked: list[int], rep: _Repor
     elif lin_best >= 0 and len(value) < len(reads[lin_best].value):
         e = reads[lin_best]
         why = (
-            f"{_who(r)} invoked at {rep.at(r.inv)} returned {len(value)} values, fewer "
-            f"than the {len(e.value)} of {_who(e)} that completed at {rep.at(e.done)}"
+            f"{_who(r)} invoked at {rep.at(r.inv)} returned a shorter log ({len(value)}) "
+            f"than {_who(e)} had returned ({len(e.value)}) at {rep.at(e.done)}"
         )
         rep.add("stale-read", [e.inv, e.done, r.inv, r.done], why)
 

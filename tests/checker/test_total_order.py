@@ -275,7 +275,7 @@ def test_linearizable_read_shorter_than_an_earlier_one_is_stale():
     finals(h, [1, 2])
     result = check(h.ops)
     assert result["anomaly_types"] == ["stale-read"]
-    assert "fewer" in result["anomalies"]["stale-read"][0]["explanation"]
+    assert "shorter" in result["anomalies"]["stale-read"][0]["explanation"]
 
 
 def test_stale_read_is_found_in_a_read_that_also_disagrees():
