@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parent-pid", type=int, default=None)
     p.add_argument("--bug", action="append", default=[], metavar="NAME")
     p.add_argument("--tick-ms", type=float, default=None)
+    p.add_argument(
+        "--disk-fault",
+        choices=["none", "lose-unsynced"],
+        default="none",
+        help="lose-unsynced: writes not yet fsynced are lost when the node is killed",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -92,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         parent_pid=args.parent_pid,
         bugs=frozenset(args.bug),
         protocol_config=protocol_config,
+        lose_unsynced=args.disk_fault == "lose-unsynced",
     )
     return asyncio.run(run(config))
 

@@ -17,6 +17,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tobtest.node.clock import VirtualClock
@@ -31,6 +32,7 @@ from tobtest.node.protocols.base import (
     ProtocolConfig,
     Tick,
 )
+from tobtest.node.wal import WriteAheadLog
 
 log = logging.getLogger("tobtest.node")
 
@@ -56,6 +58,8 @@ class NodeConfig:
     parent_pid: int | None = None
     bugs: frozenset[str] = frozenset()
     protocol_config: ProtocolConfig = field(default_factory=ProtocolConfig)
+    # The disk fault `lose-unsynced`: writes not yet fsynced die with the process.
+    lose_unsynced: bool = False
 
     @property
     def name(self) -> str:
@@ -95,6 +99,11 @@ class NodeServer:
         self.bad_peer_frames = 0
         self.bad_client_requests = 0
         self.started_monotonic = time.monotonic()
+        self.wal: WriteAheadLog | None = None
+        self.restored_records = 0
+        # Seeded bug (a fixture): replies and sends go out before the log is synced; a
+        # timer syncs later. With `lose-unsynced`, a kill then loses acknowledged state.
+        self.no_fsync = "no-fsync" in config.bugs
         self._next_request_id = 0
         self._pending: dict[int, tuple[asyncio.StreamWriter, Any]] = {}
         self._peer_queues: dict[int, asyncio.Queue[bytes]] = {}
@@ -104,8 +113,27 @@ class NodeServer:
 
     # ---- lifecycle ------------------------------------------------------------------------
 
+    def open_wal(self) -> None:
+        """Replays the data directory's log into the core (a restart), then keeps it open."""
+        if not self.config.data_dir:
+            return
+        self.wal = WriteAheadLog(
+            Path(self.config.data_dir) / "wal.log", lose_unsynced=self.config.lose_unsynced
+        )
+        records = self.wal.replay()
+        self.restored_records = len(records)
+        if records:
+            self.core.restore(records)
+        log.info(
+            "%s replayed %d records (%d torn bytes dropped)",
+            self.config.name,
+            len(records),
+            self.wal.torn_bytes_dropped,
+        )
+
     async def start(self) -> None:
         host = "127.0.0.1"
+        self.open_wal()
         self._servers.append(
             await asyncio.start_server(
                 self._serve_client, host, self.config.client_port, limit=MAX_LINE_BYTES
@@ -123,6 +151,8 @@ class NodeServer:
                 asyncio.create_task(self._peer_sender(peer_id, peer_host, peer_port))
             )
         self._tasks.append(asyncio.create_task(self._ticker()))
+        if self.no_fsync:
+            self._tasks.append(asyncio.create_task(self._lazy_sync()))
         if self.config.parent_pid:
             self._tasks.append(asyncio.create_task(self._parent_watch(self.config.parent_pid)))
         log.info(
@@ -151,6 +181,15 @@ class NodeServer:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.wal is not None:
+            self.wal.sync()
+            self.wal.close()
+
+    async def _lazy_sync(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            if self.wal is not None:
+                self.wal.sync()
 
     async def _parent_watch(self, parent_pid: int) -> None:
         # PR_SET_PDEATHSIG (set in __main__) kills us at once; this poll is the fallback.
@@ -168,8 +207,11 @@ class NodeServer:
         self.apply(effects)
 
     def apply(self, effects: Effects) -> None:
-        # Persisted state is kept in memory by the core for now; it is written before any
-        # send once nodes keep durable state, which is why persist comes first here.
+        # Whatever a reply or a peer message depends on is durable before it leaves.
+        if effects.persist and self.wal is not None:
+            self.wal.append(effects.persist)
+            if not self.no_fsync:
+                self.wal.sync()
         for send in effects.send:
             self._send_peer(send.dest, send.body)
         for delivery in effects.deliver:
@@ -415,4 +457,12 @@ class NodeServer:
             "bad_peer_frames": self.bad_peer_frames,
             "bad_client_requests": self.bad_client_requests,
             "pending_requests": len(self._pending),
+            "wal": None
+            if self.wal is None
+            else {
+                "syncs": self.wal.syncs,
+                "restored_records": self.restored_records,
+                "torn_bytes_dropped": self.wal.torn_bytes_dropped,
+                "lose_unsynced": self.wal.lose_unsynced,
+            },
         }
