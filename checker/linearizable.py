@@ -1,0 +1,436 @@
+"""Linearizability checker: Wing & Gong's search with Lowe's memoisation, as Porcupine does.
+
+    from tobtest.checker.linearizable import check
+    result = check(history, model="cas-register", time_limit_s=10.0)
+    result["valid"]      # True, False or "unknown" (timed out, or the history does not fit)
+
+The history's client ops are paired (invocation, completion) per process and laid out as a
+doubly linked list of call and return entries in history order (Jepsen's real-time order).
+The search walks it depth-first: it linearises the first call the model accepts, removes it
+and its return from the list, and starts over; reaching a return entry means that call's
+window closed before it could be linearised, so it backtracks. Every (set of linearised
+calls, model state) pair is tried once (Lowe's cache), which is what makes it fast.
+
+Jepsen's semantics: an `ok` op happened between its invocation and completion; an `info`
+op, or an invocation that never completes, may have happened at any point after its
+invocation, or never (it has no return entry, and the search succeeds once every completed
+call is linearised); a `fail` op, by `fail_means`:
+- "did-not-happen" (Jepsen, Knossos): it is dropped with its invocation;
+- "returned-false" (Porcupine's etcd logs): it ran and returned false (a failed cas saw a
+  value other than `from`); a failure with value or error `timed-out` has an unknown result.
+
+Options: `model` (a name in `models.MODELS`, or a `Model`), `time_limit_s`, `fail_means`,
+`nil_read` ("no-value" or "unknown"), `initial` (the model's starting value). Models that
+partition (kv, per key) are checked one sub-history at a time (P-compositionality). Other
+keyword options are ignored, since `compose.check_all` passes the same options to every
+checker. An invalid result names the longest linearisable prefix found (`linearized`, op
+indices in order), the op that cannot be linearised (`failed_op`) and the anomaly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from tobtest.checker.models import FAILED, UNKNOWN, Model, model_by_name
+from tobtest.histories.edn import freeze
+from tobtest.histories.op import Op
+
+FAIL_MEANINGS = ("did-not-happen", "returned-false")
+TIMEOUT_MARKERS = frozenset({"timed-out", "timeout"})
+_DEFAULT: Any = object()
+_MISS: Any = object()  # not in a call's transition cache yet
+_BAD: Any = object()  # the model refuses the call in that state
+_SLICE_STEPS = 2048  # search steps between turns (and clock checks): about 5 ms
+
+
+@dataclass
+class Call:
+    """One operation: its invocation, its completion (None if none), and what the model sees."""
+
+    invoke: Op
+    completion: Op | None
+    position: int  # of the invocation in the history
+    return_position: int | None  # of the completion; None: may take effect any time after
+    f: str
+    input: Any
+    output: Any
+
+    @property
+    def has_return(self) -> bool:
+        return self.return_position is not None
+
+    @property
+    def op_index(self) -> int:
+        """The op that stands for the call: its completion, or the invocation if none."""
+        return (self.completion or self.invoke).index
+
+    def describe(self) -> str:
+        p = self.invoke.process
+        what = f"{self.f} {self.input!r}" if self.input is not None else self.f
+        if self.output is UNKNOWN:
+            result = " (result unknown)"
+        elif self.output is FAILED:
+            result = " -> failed"
+        elif self.output != self.input and self.output is not None:
+            result = f" -> {self.output!r}"
+        else:
+            result = ""
+        where = f"op {self.op_index}" + (
+            f", invoked at op {self.invoke.index}" if self.completion is not None else ""
+        )
+        return f"process {p}'s {what}{result} ({where})"
+
+
+@dataclass
+class _Outcome:
+    valid: bool | str
+    linearized: list[int]  # call ids, in order
+    blocking: int | None  # call id that could not be linearised
+    state: Any
+    configurations: int
+
+
+def check(
+    history: list[Op],
+    model: str | Model = "cas-register",
+    time_limit_s: float = 10.0,
+    *,
+    fail_means: str = "did-not-happen",
+    nil_read: str = "no-value",
+    initial: Any = _DEFAULT,
+    **_ignored: Any,
+) -> dict[str, Any]:
+    """Checks that `history` is linearizable with respect to `model`."""
+    started = time.perf_counter()
+    deadline = started + time_limit_s
+    if fail_means not in FAIL_MEANINGS:
+        raise ValueError(f"fail_means must be one of {FAIL_MEANINGS}, not {fail_means!r}")
+    if isinstance(model, Model):
+        m = model
+    else:
+        opts: dict[str, Any] = {"nil_read": nil_read}
+        if initial is not _DEFAULT:
+            opts["initial"] = initial
+        m = model_by_name(model, **opts)
+    result: dict[str, Any] = {"valid": True, "model": m.name, "fail_means": fail_means}
+    try:
+        client_ops = [op for op in history if op.is_client]
+        parts = m.partition(client_ops) or [(None, client_ops)]
+        prepared = [(key, prepare_calls(ops, m, fail_means)) for key, ops in parts]
+    except ValueError as exc:
+        return {**result, "valid": "unknown", "error": f"history does not fit the model: {exc}"}
+    result.update(calls=sum(len(calls) for _, calls in prepared), partitions=len(prepared))
+    # Partitions take turns in slices of search steps, so that one hard key cannot spend the
+    # whole budget before an easy key shows the history invalid. The first invalid partition
+    # decides, as in Porcupine; the others are left unfinished.
+    live = [(key, calls, _search_steps(calls, m)) for key, calls in prepared]
+    configurations = 0
+    while live and result["valid"] is True:
+        if time.perf_counter() > deadline:
+            keys = [key for key, _, _ in live]
+            result["valid"] = "unknown"
+            result["error"] = f"timed out after {time_limit_s} s" + (
+                f" with {len(keys)} of {len(prepared)} keys undecided (such as {keys[0]!r})"
+                if keys[0] is not None
+                else ""
+            )
+            break
+        for entry in list(live):
+            key, calls, steps = entry
+            try:
+                next(steps)
+                continue
+            except StopIteration as done:
+                outcome: _Outcome = done.value
+            except (ValueError, TypeError) as exc:  # the model cannot read an op's value
+                return {
+                    **result,
+                    "valid": "unknown",
+                    "error": f"history does not fit the model: {exc}",
+                }
+            live.remove(entry)
+            configurations += outcome.configurations
+            if outcome.valid is False:
+                result["valid"] = False
+                result.update(_failure_report(calls, outcome, m, key))
+                result["anomaly_types"] = ["nonlinearizable"]
+                result["anomalies"] = {"nonlinearizable": [_anomaly(calls, outcome, m, key)]}
+                if live:
+                    result["partitions_unfinished"] = len(live)
+                break
+    result["configurations"] = configurations
+    result["elapsed_s"] = round(time.perf_counter() - started, 4)
+    return result
+
+
+def prepare_calls(ops: list[Op], m: Model, fail_means: str) -> list[Call]:
+    """Pairs client ops per process into calls, as the model and `fail_means` read them.
+
+    Failed calls that did not happen and calls the model calls no-ops are left out.
+    Raises ValueError for an op the model does not know or a completion with no invocation.
+    """
+    calls: list[Call] = []
+    open_calls: dict[Any, Call] = {}
+    for position, op in enumerate(ops):
+        if op.type == "invoke":
+            if op.f not in m.fs:
+                raise ValueError(f"model {m.name} has no op {op.f!r} (op {op.index})")
+            # A process that invokes again abandoned its previous call: it stays open-ended.
+            call = Call(op, None, position, None, op.f, op.value, UNKNOWN)
+            open_calls[op.process] = call
+            calls.append(call)
+            continue
+        call_or_none = open_calls.pop(op.process, None)
+        if call_or_none is None:
+            raise ValueError(f"op {op.index} ({op.type} {op.f}) completes no invocation")
+        call = call_or_none
+        call.completion = op
+        if op.type == "ok":
+            call.return_position, call.output = position, op.value
+        elif op.type == "fail":
+            if fail_means == "did-not-happen":
+                call.output = FAILED  # marked to drop below
+                call.return_position = -1
+            elif _timed_out(op):
+                call.return_position, call.output = position, UNKNOWN
+            else:
+                call.return_position, call.output = position, FAILED
+    return [c for c in calls if c.return_position != -1 and not m.is_noop(c.f, c.input, c.output)]
+
+
+def _timed_out(op: Op) -> bool:
+    return (isinstance(op.value, str) and op.value in TIMEOUT_MARKERS) or (
+        op.error in TIMEOUT_MARKERS
+    )
+
+
+def search(calls: list[Call], m: Model, deadline: float) -> _Outcome:
+    """Searches one partition for a linearisation until `deadline` (a perf_counter time)."""
+    steps = _search_steps(calls, m)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            outcome: _Outcome = done.value
+            return outcome
+        if time.perf_counter() > deadline:
+            return _Outcome("unknown", [], None, None, 0)
+
+
+def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome]:
+    """Wing & Gong's search with Lowe's cache over the calls' entries (Porcupine's checkSingle).
+
+    Node numbers: 0 is the head, call c is 2c+1 (odd), its return 2c+2 (even), 2n+1 the tail
+    (never reached: the scan always stops at a return while any remain).
+
+    Two reductions keep the search small, each sound (a configuration has a linearisation iff
+    the successors still tried do):
+    - read-only calls first: a pending call that never changes the state (a read) and that
+      the model accepts now is linearised now, and its configuration is not tried without
+      it: moving it earlier leaves every other step as it was, and whatever must precede it
+      is already linearised. If the configuration with it fails, so does the one before.
+    - twins: of open-ended calls with the same f and input, only the earliest pending one.
+    """
+    n = len(calls)
+    tail = 2 * n + 1
+    events = [(c.position, 2 * i + 1) for i, c in enumerate(calls)]
+    events += [
+        (c.return_position, 2 * i + 2) for i, c in enumerate(calls) if c.return_position is not None
+    ]
+    events.sort()
+    order = [0, *(node for _, node in events), tail]
+    nxt = [0] * (tail + 1)
+    prv = [0] * (tail + 1)
+    for a, b in zip(order, order[1:], strict=False):
+        nxt[a] = b
+        prv[b] = a
+    has_return = [c.has_return for c in calls]
+    remaining = sum(has_return)
+    state = m.init()
+    if remaining == 0:
+        return _Outcome(True, [], None, state, 0)
+
+    step = m.step
+    fs = [c.f for c in calls]
+    inputs = [c.input for c in calls]
+    outputs = [c.output for c in calls]
+    read_only = [m.is_read_only(c.f, c.input, c.output) for c in calls]
+    bits = [1 << i for i in range(n)]
+    twin = _earlier_twins(calls)
+    transitions: list[dict[Any, Any]] = [{} for _ in range(n)]
+    cache: set[tuple[int, Any]] = set()
+    # The path: linearised calls (a read-only one forced as ~c) and the states before them.
+    stack_calls: list[int] = []
+    stack_states: list[Any] = []
+    linearized = 0
+    best: tuple[list[int], int, Any] = ([], -1, state)
+    best_depth = -1
+    steps = 0
+    node = 0  # 0: a new configuration to enter; odd: a call to try; even: a return
+    while True:
+        steps += 1
+        if steps == _SLICE_STEPS:
+            steps = 0
+            yield
+        if node == 0:  # entered a configuration: a read-only call that fits goes first
+            node = nxt[0]
+            forced = -1
+            scan = node
+            while scan & 1:
+                c = scan >> 1
+                if read_only[c] and (twin[c] < 0 or linearized >> twin[c] & 1):
+                    seen = transitions[c]
+                    ok_state = seen.get(state, _MISS)
+                    if ok_state is _MISS:
+                        ok, ok_state = step(state, fs[c], inputs[c], outputs[c])
+                        seen[state] = ok_state = ok_state if ok else _BAD
+                    if ok_state is not _BAD:
+                        forced = c
+                        break
+                scan = nxt[scan]
+            if forced >= 0:
+                key = (linearized | bits[forced], state)
+                if key in cache:  # explored before, and failed: so does this one
+                    node = -1  # backtrack without trying the other calls
+                else:
+                    cache.add(key)
+                    stack_calls.append(~forced)
+                    stack_states.append(state)
+                    linearized = key[0]
+                    if _lift(nxt, prv, 2 * forced + 1, has_return[forced]):
+                        remaining -= 1
+                        if remaining == 0:
+                            return _Outcome(True, _path(stack_calls), None, state, len(cache))
+                    node = 0
+                    continue
+        if node > 0 and node & 1:  # a call: try to linearise it now
+            c = node >> 1
+            if twin[c] >= 0 and not linearized >> twin[c] & 1:
+                node = nxt[node]  # its earlier twin is still pending: that one goes first
+                continue
+            seen = transitions[c]
+            new_state = seen.get(state, _MISS)
+            if new_state is _MISS:
+                ok, new_state = step(state, fs[c], inputs[c], outputs[c])
+                seen[state] = new_state = new_state if ok else _BAD
+            if new_state is not _BAD:
+                key = (linearized | bits[c], new_state)
+                if key not in cache:
+                    cache.add(key)
+                    stack_calls.append(c)
+                    stack_states.append(state)
+                    linearized, state = key
+                    if _lift(nxt, prv, node, has_return[c]):
+                        remaining -= 1
+                        if remaining == 0:
+                            return _Outcome(True, _path(stack_calls), None, state, len(cache))
+                    node = 0
+                    continue
+            node = nxt[node]
+            continue
+        # A return: its call's window closed (or -1: a configuration known to fail). Backtrack.
+        depth = len(stack_calls)
+        if depth > best_depth and node > 0:
+            best_depth = depth
+            best = (_path(stack_calls), (node >> 1) - 1, state)
+        while True:
+            if not stack_calls:
+                return _Outcome(False, best[0], best[1], best[2], len(cache))
+            c = stack_calls.pop()
+            state = stack_states.pop()
+            forced_call = c < 0
+            if forced_call:
+                c = ~c
+            linearized ^= bits[c]
+            call_node = 2 * c + 1
+            if has_return[c]:
+                remaining += 1
+            _unlift(nxt, prv, call_node, has_return[c])
+            if not forced_call:  # a forced call's parent fails with it: keep backtracking
+                break
+        node = nxt[call_node]
+
+
+def _lift(nxt: list[int], prv: list[int], call_node: int, with_return: bool) -> bool:
+    """Takes a call (and its return, if any) out of the list; says whether it had a return."""
+    before, after = prv[call_node], nxt[call_node]
+    nxt[before], prv[after] = after, before
+    if with_return:
+        ret = call_node + 1
+        before, after = prv[ret], nxt[ret]
+        nxt[before], prv[after] = after, before
+    return with_return
+
+
+def _unlift(nxt: list[int], prv: list[int], call_node: int, with_return: bool) -> None:
+    """Puts a lifted call back, in reverse order: its return, then the call."""
+    if with_return:
+        ret = call_node + 1
+        nxt[prv[ret]] = ret
+        prv[nxt[ret]] = ret
+    nxt[prv[call_node]] = call_node
+    prv[nxt[call_node]] = call_node
+
+
+def _path(stack_calls: list[int]) -> list[int]:
+    return [c if c >= 0 else ~c for c in stack_calls]
+
+
+def _earlier_twins(calls: list[Call]) -> list[int]:
+    """For each open-ended call, the previous open-ended call with the same f and input, or -1.
+
+    Such twins are interchangeable: both may take effect at any time after their invocations.
+    If a linearisation uses the later twin while the earlier one is pending, swapping them
+    gives another, so the search only ever tries the earliest pending twin. With many
+    timed-out writes of a few values this prunes most of the search.
+    """
+    last: dict[tuple[str, Any], int] = {}
+    twins = [-1] * len(calls)
+    for i, c in enumerate(calls):  # calls are in invocation order
+        if c.return_position is None:
+            key = (c.f, freeze(c.input))
+            try:
+                twins[i] = last.get(key, -1)
+                last[key] = i
+            except TypeError:  # an unhashable input: no twins
+                pass
+    return twins
+
+
+def _failure_report(calls: list[Call], outcome: _Outcome, m: Model, key: Any) -> dict[str, Any]:
+    assert outcome.blocking is not None
+    blocked = calls[outcome.blocking]
+    report: dict[str, Any] = {
+        "linearized": [calls[c].op_index for c in outcome.linearized],
+        "failed_op": {
+            "index": blocked.op_index,
+            "invoke_index": blocked.invoke.index,
+            "process": blocked.invoke.process,
+            "f": blocked.f,
+            "value": blocked.invoke.value if blocked.completion is None else blocked.output,
+            "description": blocked.describe(),
+        },
+        "final_state": m.describe(outcome.state),
+    }
+    if key is not None:
+        report["key"] = key
+    return report
+
+
+def _anomaly(calls: list[Call], outcome: _Outcome, m: Model, key: Any) -> dict[str, Any]:
+    assert outcome.blocking is not None
+    blocked = calls[outcome.blocking]
+    ops = [blocked.invoke.index] + ([blocked.completion.index] if blocked.completion else [])
+    where = f"on key {key!r}, " if key is not None else ""
+    explanation = (
+        f"{where}after the longest linearisable prefix found ({len(outcome.linearized)} ops, "
+        f"after which {m.describe(outcome.state)}), {blocked.describe()} cannot be linearised: "
+        "no order of the ops concurrent with it lets the model accept it before it returned"
+    )
+    anomaly: dict[str, Any] = {"ops": ops, "explanation": explanation}
+    if key is not None:
+        anomaly["key"] = key
+    return anomaly
