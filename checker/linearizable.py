@@ -57,6 +57,7 @@ class Call:
     f: str
     input: Any
     output: Any
+    happened: bool = True  # False: it failed, and failing means it did not happen
 
     @property
     def has_return(self) -> bool:
@@ -192,32 +193,18 @@ def prepare_calls(ops: list[Op], m: Model, fail_means: str) -> list[Call]:
             call.return_position, call.output = position, op.value
         elif op.type == "fail":
             if fail_means == "did-not-happen":
-                call.output = FAILED  # marked to drop below
-                call.return_position = -1
+                call.happened = False
             elif _timed_out(op):
                 call.return_position, call.output = position, UNKNOWN
             else:
                 call.return_position, call.output = position, FAILED
-    return [c for c in calls if c.return_position != -1 and not m.is_noop(c.f, c.input, c.output)]
+    return [c for c in calls if c.happened and not m.is_noop(c.f, c.input, c.output)]
 
 
 def _timed_out(op: Op) -> bool:
     return (isinstance(op.value, str) and op.value in TIMEOUT_MARKERS) or (
         op.error in TIMEOUT_MARKERS
     )
-
-
-def search(calls: list[Call], m: Model, deadline: float) -> _Outcome:
-    """Searches one partition for a linearisation until `deadline` (a perf_counter time)."""
-    steps = _search_steps(calls, m)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            outcome: _Outcome = done.value
-            return outcome
-        if time.perf_counter() > deadline:
-            return _Outcome("unknown", [], None, None, 0)
 
 
 def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome]:
