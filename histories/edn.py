@@ -14,8 +14,8 @@ which is what a Jepsen record such as `#jepsen.history.Op{:index 0 ...}` needs; 
 are frozen (lists become tuples, dicts become sorted item tuples) so they can be hashed.
 
 Malformed input raises `EdnError` (a ValueError) carrying the line number of the problem.
-`edn_format` on PyPI would do this too but brings ply and is barely maintained; Jepsen
-histories need only this subset.
+`edn_format` on PyPI (0.8.0) would read these too, but brings ply, pyRFC3339 and pytz;
+Jepsen histories need only this subset.
 """
 
 from __future__ import annotations
