@@ -57,7 +57,9 @@ TIERS: tuple[tuple[int, int, int | None], ...] = tuple(
         (DATA | extra, required or RW, None),
     )
 )
-EXACT_TIER_STARTS_MAX = 64  # BFS starts per component in a tier that needs exactly one rw
+EXACT_TIER_STARTS_MAX = 64  # failed BFS starts per component in a tier needing one rw
+SEARCH_SUCCESSES_MAX = 8  # cycles found per component and tier, of which the shortest wins
+SEARCH_WORK_MAX = 50_000  # ... fewer in big components: about this many nodes visited
 
 
 @dataclass
@@ -288,20 +290,35 @@ def _search_component(
                 b = e >> _SHIFT
                 if b in members:
                     heads.setdefault(b, set()).add(a)
-    starts = sorted(heads)
-    if exact_rw is not None:
-        starts = starts[:EXACT_TIER_STARTS_MAX]
+    # Txns are numbered in invocation order, so a required edge between txns close in time
+    # is the likeliest to close a short cycle: try those first.
+    n_txns = graph.n_txns
+    starts = sorted(
+        heads, key=lambda b: (min(abs(b - a) for a in heads[b]) if b < n_txns else 0, b)
+    )
     rw0 = 1 if required == RW else 0
+    # Each success is a shortest cycle through one required edge; a few of them give a
+    # short cycle overall, and a giant component gets one BFS, not several.
+    successes_max = max(1, min(SEARCH_SUCCESSES_MAX, SEARCH_WORK_MAX // len(comp)))
+    failures = 0
+    best: Cycle | None = None
     for b in starts:
         if time.monotonic() > deadline:
-            return None
+            break
         path = _bfs_back(graph, b, heads[b], members, allowed, rw0, exact_rw, deadline)
-        if path is not None:
-            tail = path[-1][0] if path else b
-            return _to_cycle(graph, tail, required, b, path)
-        if exact_rw is None:
-            break  # cannot happen inside one component, but never loop for nothing
-    return None
+        if path is None:
+            failures += 1
+            # Without an rw limit a path always exists inside one component.
+            if exact_rw is None or failures >= EXACT_TIER_STARTS_MAX:
+                break
+            continue
+        cycle = _to_cycle(graph, path[-1][0], required, b, path)
+        if best is None or len(cycle.nodes) < len(best.nodes):
+            best = cycle
+        successes_max -= 1
+        if successes_max == 0 or len(best.nodes) == 2:
+            break
+    return best
 
 
 def _to_cycle(

@@ -32,11 +32,13 @@ and `garbage-read` (a read shows a value nobody appended; not in Elle). Cycles, 
 Elle does: `G0` (ww only), `G1c` (ww and wr), `G-single` (exactly one rw), `G2-item` (two
 or more rw, some adjacent), `G-nonadjacent` (two or more rw, none adjacent), each also with
 `-process` or `-realtime` when the cycle needs process or realtime edges.
-`cycle-search-timeout` is reported when the search ran out of time.
+`cycle-search-timeout` is reported when the search ran out of time, and
+`empty-transaction-graph` when no txn committed (as Elle does; both make the verdict
+"unknown" unless something else makes it False).
 
 Verdict: False iff some anomaly rules out one of `consistency_models` (see elle_models);
-otherwise "unknown" if the cycle search timed out or the history is malformed (then with
-`error`); otherwise True.
+otherwise "unknown" if the cycle search timed out, no txn committed, or the history is
+malformed (then with `error`); otherwise True.
 
 The TOB as list-append: `broadcast_as_list_append` turns a broadcast of v into the txn
 `[["append", "log", v]]` and a read returning [v1, ...] into `[["r", "log", [v1, ...]]]`.
@@ -70,6 +72,7 @@ __all__ = [
 
 DEFAULT_MODELS = ("strict-serializable",)
 TIMEOUT_KIND = "cycle-search-timeout"
+EMPTY_KIND = "empty-transaction-graph"
 
 
 def _render_cycle(idx: ListAppendIndex, cycle: Cycle) -> dict[str, Any]:
@@ -96,46 +99,53 @@ def _render_cycle(idx: ListAppendIndex, cycle: Cycle) -> dict[str, Any]:
 
 def check(
     history: list[Op],
-    consistency_models: tuple[str, ...] | list[str] = DEFAULT_MODELS,
+    consistency_models: str | tuple[str, ...] | list[str] = DEFAULT_MODELS,
     time_limit_s: float = 30.0,
     **opts: Any,
 ) -> dict[str, Any]:
-    """Checks a list-append history (see module doc). Raises ValueError only for an
-    unknown consistency model; a malformed history gives valid "unknown"."""
+    """Checks a list-append history (see module doc); ops may also be given as dicts.
+    Raises ValueError only for an unknown consistency model; a malformed history gives
+    valid "unknown"."""
+    if isinstance(consistency_models, str):
+        consistency_models = [consistency_models]
+    models = [canonical_model(m) for m in consistency_models]
+    if any(not isinstance(op, Op) for op in history):
+        try:
+            history = [op if isinstance(op, Op) else Op.from_dict(op) for op in history]
+        except ValueError as exc:
+            return _unknown(str(exc), len(history))
     # The analysis allocates millions of small objects and frees none of them until the
     # end: the cyclic collector would only rescan them, over and over.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _check(history, consistency_models, time_limit_s, **opts)
+        return _check(history, models, time_limit_s, **opts)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _check(
-    history: list[Op],
-    consistency_models: tuple[str, ...] | list[str],
-    time_limit_s: float,
-    **opts: Any,
-) -> dict[str, Any]:
+def _unknown(error: str, n_ops: int) -> dict[str, Any]:
+    return {
+        "valid": "unknown",
+        "error": error,
+        "anomaly_types": [],
+        "anomalies": {},
+        "not": [],
+        "also_not": [],
+        "counts": {"ops": n_ops},
+    }
+
+
+def _check(history: list[Op], models: list[str], time_limit_s: float, **opts: Any) -> dict:
     started = time.monotonic()
     deadline = started + time_limit_s
-    models = [canonical_model(m) for m in consistency_models]
     max_cases = int(opts.get("max_cases_per_kind", 20))
     try:
         txns, events = parse_txns(history, bool(opts.get("local_process_order", False)))
         idx = ListAppendIndex(txns)
     except MalformedHistory as exc:
-        return {
-            "valid": "unknown",
-            "error": str(exc),
-            "anomaly_types": [],
-            "anomalies": {},
-            "not": [],
-            "also_not": [],
-            "counts": {"ops": len(history)},
-        }
+        return _unknown(str(exc), len(history))
 
     found = find_cases(idx)
     graph = idx.build_graph(events)
@@ -145,14 +155,15 @@ def _check(
 
     kinds = sorted(found)
     not_models, also_not = boundary(kinds)
-    if ruled_out(kinds, models):
-        valid: bool | str = False
-    else:
-        valid = True if complete else "unknown"
-    anomaly_types = kinds + ([] if complete else [TIMEOUT_KIND])
     by_type = {"ok": 0, "info": 0, "fail": 0}
     for t in txns:
-        by_type[t.type] += 1
+        by_type[t.type] = by_type.get(t.type, 0) + 1
+    extra_types = [] if complete else [TIMEOUT_KIND]
+    if not by_type["ok"]:
+        extra_types.append(EMPTY_KIND)  # nothing committed: nothing was tested
+    valid: bool | str = "unknown" if extra_types else True
+    if ruled_out(kinds, models):
+        valid = False
     counts: dict[str, Any] = {
         "ops": len(history),
         "txns": len(txns),
@@ -165,7 +176,7 @@ def _check(
     }
     result: dict[str, Any] = {
         "valid": valid,
-        "anomaly_types": anomaly_types,
+        "anomaly_types": kinds + extra_types,
         "anomalies": {k: found[k][:max_cases] for k in kinds},
         "not": not_models,
         "also_not": also_not,

@@ -34,9 +34,9 @@ def incompatible_orders(idx: ListAppendIndex) -> list[dict[str, Any]]:
         seen: set[tuple] = set()
         for i in sorted(off):
             node, v = rs[i]
-            if v in seen:
+            if tuple(v) in seen:
                 continue
-            seen.add(v)
+            seen.add(tuple(v))
             out.append(
                 _case(
                     [idx.op(node), idx.op(by)],
@@ -151,9 +151,9 @@ def g1b(idx: ListAppendIndex) -> list[dict[str, Any]]:
 
 
 def _one_txn(t: Txn, internal: list, future: list, first_reads: dict) -> None:
-    known: dict[Any, tuple] = {}  # k -> the whole state the txn expects
+    known: dict[Any, list] = {}  # k -> the whole state the txn expects
     suffix: dict[Any, list[Any]] = {}  # k -> its own appends, when the prefix is unknown
-    seen: dict[Any, list[tuple]] = {}  # k -> its reads so far
+    seen: dict[Any, list[list]] = {}  # k -> its reads so far
     appended: set[Any] = set()
     for f, k, v in t.mops:
         if f == "append":
@@ -167,10 +167,10 @@ def _one_txn(t: Txn, internal: list, future: list, first_reads: dict) -> None:
                     )
                 )
             if k not in appended and k in seen:
-                first_reads.setdefault((k, seen[k][0]), []).append(t)
+                first_reads.setdefault((k, tuple(seen[k][0])), []).append(t)
             appended.add(k)
             if k in known:
-                known[k] = (*known[k], v)
+                known[k] = [*known[k], v]
             else:
                 suffix.setdefault(k, []).append(v)
             continue
@@ -205,7 +205,7 @@ def internal_cases(idx: ListAppendIndex) -> dict[str, list[dict[str, Any]]]:
     committed txns that read the same state of a key before appending to it."""
     internal: list[dict[str, Any]] = []
     future: list[dict[str, Any]] = []
-    first_reads: dict[tuple[Any, tuple], list[Txn]] = {}
+    first_reads: dict[tuple[Any, tuple], list[Txn]] = {}  # (k, state read) -> txns
     for t in idx.txns:
         mops = t.mops
         # A txn touching each key once can show none of these: skip it cheaply.

@@ -32,7 +32,7 @@ from typing import Any
 from tobtest.checker.elle_graph import _SHIFT, PROCESS, RW, WR, WW, DepGraph, link_realtime
 from tobtest.histories.op import NEMESIS, Op
 
-Mop = tuple[str, Any, Any]  # ("append", k, v) or ("r", k, tuple | None)
+Mop = tuple[str, Any, Any]  # ("append", k, v) or ("r", k, list | None)
 _SCALARS = (int, str)
 
 
@@ -83,11 +83,13 @@ def _mops(value: Any, op: Op, with_reads: bool) -> list[Mop]:
         if f == "r":
             if not with_reads:
                 v = None
-            elif v.__class__ is list or v.__class__ is tuple:
-                v = tuple(v)
-                _hashable(v, op, mop)  # every element must be hashable
+            elif v.__class__ is list:
+                pass  # shared with the history, never changed: a copy of every read of a
+                # long log would cost gigabytes. Elements are checked in ListAppendIndex.
+            elif v.__class__ is tuple:
+                v = list(v)
             elif v is None:
-                v = ()
+                v = []
             else:
                 raise MalformedHistory(f"op {op.index}: read of {k!r} returned {v!r}")
         elif f == "append":
@@ -156,7 +158,8 @@ def parse_txns(history: list[Op], local_process_order: bool = False) -> tuple[li
         if _is_local(inv, None):
             t.realtime = False
             t.process_order = local_process_order
-    events = [m for m in marks if txns[m >> 1].realtime]
+    # A failed txn is no graph node: leave it out of real-time order too.
+    events = [m for m in marks if txns[m >> 1].realtime and txns[m >> 1].type != "fail"]
     return txns, events
 
 
@@ -168,7 +171,7 @@ class ListAppendIndex:
         writer: dict[Any, dict[Any, int]] = {}  # ok/info appends: k -> v -> node
         failed: dict[Any, dict[Any, int]] = {}  # failed appends: k -> v -> node
         intermediate: dict[Any, dict[Any, int]] = {}  # a txn's non-final appends to a key
-        reads: dict[Any, list[tuple[int, tuple]]] = {}  # ok reads: k -> [(node, value)]
+        reads: dict[Any, list[tuple[int, list]]] = {}  # ok reads: k -> [(node, value)]
         for t in txns:
             node = t.node
             ok = t.type == "ok"
@@ -204,19 +207,29 @@ class ListAppendIndex:
             intermediate,
             reads,
         )
-        self.longest: dict[Any, tuple] = {}  # k -> its longest ok read
+        self.longest: dict[Any, list] = {}  # k -> its longest ok read
         self.order: dict[Any, tuple] = {}  # k -> version order (distinct elements of longest)
         self.position: dict[Any, dict[Any, int]] = {}  # k -> v -> place in the order
         self.off: dict[Any, set[int]] = {}  # k -> places in reads[k] of reads no prefix of it
         for k, rs in reads.items():
             longest = max((v for _, v in rs), key=len)
             self.longest[k] = longest
-            order = tuple(dict.fromkeys(longest))
+            try:  # hashes every element of the longest read, so of every prefix of it
+                order = tuple(dict.fromkeys(longest))
+            except TypeError:
+                raise MalformedHistory(f"a read of key {k!r} holds an unhashable value") from None
             self.order[k] = order
             self.position[k] = {v: i for i, v in enumerate(order)}
             off = {i for i, (_, v) in enumerate(rs) if v is not longest and v != longest[: len(v)]}
             if off:
                 self.off[k] = off
+                for i in off:
+                    try:
+                        hash(tuple(rs[i][1]))
+                    except TypeError:
+                        raise MalformedHistory(
+                            f"op {txns[rs[i][0]].index}: a read of {k!r} holds an unhashable value"
+                        ) from None
 
     def _repeated(self, k: Any, v: Any, first: int, second: int) -> None:
         ops = sorted((self.txns[first].index, self.txns[second].index))
@@ -346,7 +359,7 @@ class ListAppendIndex:
         return f"{na} -> {nb}"
 
 
-def short(v: tuple) -> str:
+def short(v: list) -> str:
     """A read value for an explanation: whole when short, else its last elements."""
     if len(v) <= 4:
         return repr(list(v))
