@@ -350,11 +350,11 @@ def _relations_inside(graph: DepGraph, comp: list[int], members: set[int]) -> in
 
 
 def find_cycles(
-    graph: DepGraph, deadline: float, max_per_kind: int = 20
+    graph: DepGraph, deadline: float, max_per_kind: int | None = None
 ) -> tuple[list[Cycle], bool]:
-    """Cycles found (at most `max_per_kind` of each kind) and whether the search finished
-    before `deadline` (time.monotonic()). A cycle is left out when one over the same txns
-    was already found whose kind implies its kind (G-single-process implies
+    """Cycles found (at most `max_per_kind` of each kind, if given) and whether the search
+    finished before `deadline` (time.monotonic()). A cycle is left out when one over the
+    same txns was already found whose kind implies its kind (G-single-process implies
     G-single-realtime)."""
     core = cyclic_core(graph)
     if not core:
@@ -381,7 +381,7 @@ def find_cycles(
                 earlier = kinds_by_nodes.setdefault(node_set, set())
                 if cycle.kind in implied_anomalies(earlier):
                     continue
-                if per_kind.get(cycle.kind, 0) >= max_per_kind:
+                if max_per_kind is not None and per_kind.get(cycle.kind, 0) >= max_per_kind:
                     continue
                 earlier.add(cycle.kind)
                 per_kind[cycle.kind] = per_kind.get(cycle.kind, 0) + 1

@@ -46,7 +46,10 @@ Reads keep `read_mode` in `extra` (a read without one is `local`, as the total-o
 has it). A `local` read answers at once from one node's delivered prefix: it is only
 sequentially consistent for that node, and the runner sends each op to a random node, so
 local reads get neither realtime nor (by default) process edges; they are still checked
-for order, duplicates, aborted reads and data cycles. `log` and `lease` reads get both.
+for order, duplicates, aborted reads and data cycles. `log` and `lease` reads get both, and
+so do final reads (`final: true`, taken from every node after the run healed and quiesced),
+which makes an acked broadcast missing from a final read a realtime cycle, as the
+total-order checker's `lost`.
 """
 
 from __future__ import annotations
@@ -147,11 +150,11 @@ def _check(history: list[Op], models: list[str], time_limit_s: float, **opts: An
     except MalformedHistory as exc:
         return _unknown(str(exc), len(history))
 
-    found = find_cases(idx)
+    found: dict[str, list[Any]] = dict(find_cases(idx))
     graph = idx.build_graph(events)
-    cycles, complete = find_cycles(graph, deadline, max_per_kind=max_cases)
+    cycles, complete = find_cycles(graph, deadline)
     for c in cycles:
-        found.setdefault(c.kind, []).append(_render_cycle(idx, c))
+        found.setdefault(c.kind, []).append(c)
 
     kinds = sorted(found)
     not_models, also_not = boundary(kinds)
@@ -177,7 +180,10 @@ def _check(history: list[Op], models: list[str], time_limit_s: float, **opts: An
     result: dict[str, Any] = {
         "valid": valid,
         "anomaly_types": kinds + extra_types,
-        "anomalies": {k: found[k][:max_cases] for k in kinds},
+        "anomalies": {
+            k: [_render_cycle(idx, c) if isinstance(c, Cycle) else c for c in found[k][:max_cases]]
+            for k in kinds
+        },
         "not": not_models,
         "also_not": also_not,
         "counts": counts,

@@ -20,8 +20,9 @@ the order does not explain it). An ok or info append that no read shows still co
 every shown version, so it gets ww and rw edges from the last one, as in Elle. Only ok
 txns' reads count (an info completion carries no trustworthy reads); failed txns are no
 nodes of the graph but feed G1a, G1b and dirty-update. Txns with `read_mode: "local"` (in
-the invocation or completion) get no realtime edges and, unless `local_process_order`, no
-process edges either: such a read answers from one node's state at once.
+the invocation or completion) and no `final: true` get no realtime edges and, unless
+`local_process_order`, no process edges either: such a read answers from one node's state
+at once.
 """
 
 from __future__ import annotations
@@ -102,9 +103,11 @@ def _mops(value: Any, op: Op, with_reads: bool) -> list[Mop]:
 
 
 def _is_local(inv: Op, done: Op | None) -> bool:
-    if inv.extra and inv.extra.get("read_mode") == "local":
-        return True
-    return done is not None and bool(done.extra) and done.extra.get("read_mode") == "local"
+    """A local read, not a final one (a final read is taken after the cluster healed and
+    quiesced: like the total-order checker, we hold it to every ack before it)."""
+    extras = [op.extra for op in (inv, done) if op is not None and op.extra]
+    local = any(x.get("read_mode") == "local" for x in extras)
+    return local and not any(x.get("final") for x in extras)
 
 
 def parse_txns(history: list[Op], local_process_order: bool = False) -> tuple[list[Txn], list[int]]:
@@ -168,10 +171,16 @@ class ListAppendIndex:
 
     def __init__(self, txns: list[Txn]) -> None:
         self.txns = txns
-        writer: dict[Any, dict[Any, int]] = {}  # ok/info appends: k -> v -> node
-        failed: dict[Any, dict[Any, int]] = {}  # failed appends: k -> v -> node
-        intermediate: dict[Any, dict[Any, int]] = {}  # a txn's non-final appends to a key
-        reads: dict[Any, list[tuple[int, list]]] = {}  # ok reads: k -> [(node, value)]
+        self.writer: dict[Any, dict[Any, int]] = {}  # ok/info appends: k -> v -> node
+        self.failed: dict[Any, dict[Any, int]] = {}  # failed appends: k -> v -> node
+        self.intermediate: dict[Any, dict[Any, int]] = {}  # a txn's non-final appends to k
+        self.reads: dict[Any, list[tuple[int, list]]] = {}  # ok reads: k -> [(node, value)]
+        writer, failed, intermediate, reads = (
+            self.writer,
+            self.failed,
+            self.intermediate,
+            self.reads,
+        )
         for t in txns:
             node = t.node
             ok = t.type == "ok"
@@ -201,12 +210,6 @@ class ListAppendIndex:
             for v, node in d.items():
                 if v in writer.get(k, ()):
                     self._repeated(k, v, writer[k][v], node)
-        self.writer, self.failed, self.intermediate, self.reads = (
-            writer,
-            failed,
-            intermediate,
-            reads,
-        )
         self.longest: dict[Any, list] = {}  # k -> its longest ok read
         self.order: dict[Any, tuple] = {}  # k -> version order (distinct elements of longest)
         self.position: dict[Any, dict[Any, int]] = {}  # k -> v -> place in the order

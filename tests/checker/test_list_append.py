@@ -345,6 +345,13 @@ def test_max_cases_per_kind_keeps_true_totals() -> None:
     result = check(h.ops, max_cases_per_kind=2)
     assert len(result["anomalies"]["G1a"]) == 2
     assert result["counts"]["anomalies"]["G1a"] == 5
+    stale = Hist()
+    for i in range(5):  # five separate stale reads: five components, five cycles
+        stale.txn(0, ("a", i, 1))
+        stale.txn(1, ("r", i, []))
+    result = check(stale.ops, max_cases_per_kind=2)
+    assert len(result["anomalies"]["G-single-realtime"]) == 2
+    assert result["counts"]["anomalies"]["G-single-realtime"] == 5
 
 
 # ---- the corpus ------------------------------------------------------------------------
@@ -413,9 +420,9 @@ def _bcast(h: Hist, process: int, value: int, type_: str = "ok") -> None:
     h._add(type_, process, value, f="broadcast", position=0)
 
 
-def _read(h: Hist, process: int, value: Any, mode: str, type_: str = "ok") -> int:
-    h._add("invoke", process, None, f="read", read_mode=mode)
-    return h._add(type_, process, value, f="read", read_mode=mode)
+def _read(h: Hist, process: int, value: Any, mode: str, type_: str = "ok", **extra: Any) -> int:
+    h._add("invoke", process, None, f="read", read_mode=mode, **extra)
+    return h._add(type_, process, value, f="read", read_mode=mode, **extra)
 
 
 def test_broadcast_mapping_shape() -> None:
@@ -451,6 +458,16 @@ def test_check_broadcast_local_reads_are_exempt_from_recency_not_from_order() ->
     assert check_broadcast(h.ops, local_process_order=True)["anomaly_types"] == ["G-single-process"]
     _read(h, 1, [2, 1], "local")
     assert "incompatible-order" in check_broadcast(h.ops)["anomaly_types"]
+
+
+def test_check_broadcast_final_reads_must_hold_every_ack() -> None:
+    h = Hist()
+    _bcast(h, 0, 1)
+    _bcast(h, 1, 2)
+    _read(h, 2, [1, 2], "local", final=True)
+    assert check_broadcast(h.ops)["valid"] is True
+    _read(h, 3, [1], "local", final=True)  # lost the acked 2
+    assert check_broadcast(h.ops)["anomaly_types"] == ["G-single-realtime"]
 
 
 def test_check_broadcast_failed_and_duplicated_deliveries() -> None:
