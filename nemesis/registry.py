@@ -1,6 +1,6 @@
 """Nemeses by name: the CLI's `--nemesis` choices. Add one with one entry.
 
-    nemeses = build_nemeses(["partition"], seed=7, options={"partition": {"shapes": ["one"]}})
+nemeses = build_nemeses(["partition"], seed=7, options={"partition": {"shapes": ["one"]}})
 """
 
 from __future__ import annotations
@@ -9,11 +9,28 @@ import random
 from typing import Any
 
 from tobtest.nemesis.base import Nemesis
+from tobtest.nemesis.clock import ClockNemesis
+from tobtest.nemesis.link import LinkNemesis
 from tobtest.nemesis.partition import PartitionNemesis
+from tobtest.nemesis.process import DiskNemesis, KillNemesis, PauseNemesis
 
 NEMESES: dict[str, type[Nemesis]] = {
     "partition": PartitionNemesis,
+    "kill": KillNemesis,
+    "pause": PauseNemesis,
+    "clock": ClockNemesis,
+    "link": LinkNemesis,
+    "disk": DiskNemesis,
 }
+
+
+def node_args_for(names: list[str]) -> tuple[str, ...]:
+    """Extra node flags the chosen nemeses need (e.g. the disk fault's mode)."""
+    args: list[str] = []
+    for name in names:
+        for arg in getattr(NEMESES[name], "node_args", ()):
+            args.append(arg)
+    return tuple(args)
 
 
 def parse_nemesis_list(text: str) -> list[str]:

@@ -23,6 +23,7 @@ from tobtest.checker import CHECKERS
 from tobtest.config import TestConfig
 from tobtest.nemesis.partition import DEFAULT_SHAPES, SHAPE_NAMES
 from tobtest.nemesis.registry import NEMESES, parse_nemesis_list
+from tobtest.nemesis.targets import TARGET_SPECS
 from tobtest.node.protocols import PROTOCOLS
 from tobtest.node.protocols.base import READ_MODES
 from tobtest.ports import PortInUse
@@ -105,6 +106,13 @@ def cli(verbose: bool) -> None:
     callback=_comma_list(SHAPE_NAMES, "partition shape"),
     help=f"Shapes the partition nemesis draws from [default: {','.join(DEFAULT_SHAPES)}].",
 )
+@click.option(
+    "--nemesis-targets",
+    default=None,
+    callback=_comma_list(TARGET_SPECS, "nemesis target"),
+    help="Nodes that kill, pause, clock and disk faults hit "
+    f"({', '.join(TARGET_SPECS)}) [default: a mix].",
+)
 @click.option("--time-limit", type=click.FloatRange(0.5, 86400), default=20.0, show_default=True,
               help="Seconds of the main phase (workload and faults).")  # fmt: skip
 @click.option("--rate", type=click.FloatRange(0.1, 100000), default=50.0, show_default=True,
@@ -129,6 +137,7 @@ def run(
     nemesis: list[str],
     nemesis_interval: float,
     partition_shapes: list[str] | None,
+    nemesis_targets: list[str] | None,
     time_limit: float,
     rate: float,
     concurrency: int | None,
@@ -160,6 +169,7 @@ def run(
     )
     if partition_shapes is not None:
         config.partition_shapes = partition_shapes
+    config.nemesis_targets = nemesis_targets
     if read_mode is not None:
         config.read_modes = read_mode
     if seed is not None:

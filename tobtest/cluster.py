@@ -217,6 +217,8 @@ class Cluster:
         async def wait_one(node: NodeProcess) -> None:
             deadline = time.monotonic() + timeout_s
             while True:
+                if node.state is NodeState.KILLED:
+                    return  # killed on purpose meanwhile (composed faults): nothing to wait for
                 assert node.popen is not None
                 code = node.popen.poll()
                 if code is not None:

@@ -28,6 +28,8 @@ class TestConfig:
     nemesis: list[str] = field(default_factory=lambda: ["partition"])
     nemesis_interval_s: float = 5.0
     partition_shapes: list[str] = field(default_factory=lambda: list(DEFAULT_SHAPES))
+    # Which nodes kill, pause, clock and disk faults hit (None: each nemesis's default mix).
+    nemesis_targets: list[str] | None = None
     time_limit_s: float = 20.0
     rate: float = 50.0
     # None: two clients per node.
@@ -78,6 +80,8 @@ class TestConfig:
         ]  # fmt: skip
         if set(self.partition_shapes) != set(DEFAULT_SHAPES):
             args += ["--partition-shapes", ",".join(self.partition_shapes)]
+        if self.nemesis_targets:
+            args += ["--nemesis-targets", ",".join(self.nemesis_targets)]
         if self.read_modes != ["local"]:
             args += ["--read-mode", ",".join(self.read_modes)]
         if self.read_fraction != 0.1:

@@ -30,7 +30,7 @@ from tobtest.histories.recorder import Recorder
 from tobtest.histories.store import RunStore
 from tobtest.nemesis.base import NemesisContext
 from tobtest.nemesis.proxy_client import ProxyControl
-from tobtest.nemesis.registry import build_nemeses
+from tobtest.nemesis.registry import build_nemeses, node_args_for
 from tobtest.nemesis.schedule import NemesisScheduler
 from tobtest.ports import PortPlan
 from tobtest.workloads import WORKLOADS, Workload
@@ -96,6 +96,7 @@ class Runner:
                     seed=cfg.seed,
                     bugs=tuple(cfg.bugs),
                     base_port=cfg.base_port,
+                    node_args=node_args_for(cfg.nemesis),
                 ),
                 self.store.path,
                 self.ports,
@@ -137,7 +138,10 @@ class Runner:
             primaries=self._primaries,
             cluster=self.cluster,
         )
-        nemesis_opts = {"partition": {"shapes": cfg.partition_shapes}}
+        nemesis_opts: dict[str, dict[str, Any]] = {"partition": {"shapes": cfg.partition_shapes}}
+        if cfg.nemesis_targets:
+            for name in ("kill", "pause", "clock", "disk"):
+                nemesis_opts[name] = {"targets": cfg.nemesis_targets}
         self.scheduler = NemesisScheduler(
             build_nemeses(cfg.nemesis, cfg.seed, nemesis_opts),
             ctx,

@@ -1,0 +1,98 @@
+"""Process faults: kill (SIGKILL, then restart from the same data directory and ports),
+pause (SIGSTOP, then SIGCONT), and the disk fault lose-unsynced (kill, with every node
+started in the mode where writes not yet fsynced die with the process).
+
+    kill = KillNemesis(random.Random(1), {"targets": ["one", "primaries"]})
+    await kill.start(ctx)   # ["n2"]: killed
+    await kill.stop(ctx)    # ["n2"]: restarted and answering again
+
+Each nemesis acts only on nodes in the state its action needs (the cluster asserts it),
+and its stop undoes only what it did, so kill and pause compose.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from tobtest.nemesis.base import Nemesis, NemesisContext
+from tobtest.nemesis.targets import TARGET_SPECS, check_target_specs, select_targets
+
+DEFAULT_TARGETS: tuple[str, ...] = ("one", "minority", "majority", "primaries", "some")
+
+
+class _TargetedNemesis(Nemesis):
+    def __init__(self, rng: random.Random, options: dict[str, Any] | None = None) -> None:
+        super().__init__(rng, options)
+        self.target_specs = check_target_specs(self.options.get("targets") or DEFAULT_TARGETS)
+        self.affected: list[str] = []
+
+    async def _targets(self, ctx: NemesisContext) -> tuple[str, list[str]]:
+        spec = self.rng.choice(self.target_specs)
+        return spec, await select_targets(spec, ctx.node_names, self.rng, ctx.primaries)
+
+    def describe_active(self) -> str:
+        return f"{self.name} {','.join(self.affected)}" if self.active else ""
+
+
+class KillNemesis(_TargetedNemesis):
+    name = "kill"
+
+    async def start(self, ctx: NemesisContext) -> Any:
+        from tobtest.cluster import NodeState
+
+        spec, targets = await self._targets(ctx)
+        killed = [n for n in targets if ctx.cluster.nodes[n].state is not NodeState.KILLED]
+        for name in killed:
+            ctx.cluster.kill(name)
+        self.affected = killed
+        self.active = True
+        return {"target": spec, "nodes": killed}
+
+    async def stop(self, ctx: NemesisContext) -> Any:
+        from tobtest.cluster import NodeState
+
+        # Restart every killed node, also one a composed nemesis killed: a node stays down
+        # no longer than one interval.
+        down = [n for n in ctx.node_names if ctx.cluster.nodes[n].state is NodeState.KILLED]
+        for name in down:
+            ctx.cluster.restart(name)
+        await ctx.cluster.wait_ready(down)
+        self.affected = []
+        self.active = False
+        return {"nodes": down}
+
+
+class DiskNemesis(KillNemesis):
+    """Kill and restart, with every node in lose-unsynced mode (see `node_args`)."""
+
+    name = "disk"
+    node_args = ("--disk-fault", "lose-unsynced")
+
+
+class PauseNemesis(_TargetedNemesis):
+    name = "pause"
+
+    async def start(self, ctx: NemesisContext) -> Any:
+        from tobtest.cluster import NodeState
+
+        spec, targets = await self._targets(ctx)
+        paused = [n for n in targets if ctx.cluster.nodes[n].state is NodeState.RUNNING]
+        for name in paused:
+            ctx.cluster.pause(name)
+        self.affected = paused
+        self.active = True
+        return {"target": spec, "nodes": paused}
+
+    async def stop(self, ctx: NemesisContext) -> Any:
+        from tobtest.cluster import NodeState
+
+        paused = [n for n in ctx.node_names if ctx.cluster.nodes[n].state is NodeState.PAUSED]
+        for name in paused:
+            ctx.cluster.resume(name)
+        self.affected = []
+        self.active = False
+        return {"nodes": paused}
+
+
+__all__ = ["DiskNemesis", "KillNemesis", "PauseNemesis", "TARGET_SPECS"]
