@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
+
 from tobtest.node.server import node_name
 from tobtest.ports import HOST, PortInUse, PortPlan
 from tobtest.workloads.client import ClientError, request_once
@@ -90,6 +92,19 @@ def _force_end(popen: subprocess.Popen[bytes]) -> None:
         popen.send_signal(signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         popen.wait(timeout=5)
+
+
+def _wait_status(pid: int, *wanted: str, timeout_s: float = 1.0) -> None:
+    """Signals arrive asynchronously: wait (bounded) until the process shows the effect,
+    so that a fault recorded as done is in place."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() in wanted:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.002)
 
 
 def _last_line(path: Path) -> str:
@@ -255,6 +270,7 @@ class Cluster:
         assert node.popen is not None
         node.popen.send_signal(signal.SIGSTOP)
         node.state = NodeState.PAUSED
+        _wait_status(node.popen.pid, psutil.STATUS_STOPPED)
 
     def resume(self, name: str) -> None:
         node = self.nodes[name]
@@ -262,6 +278,7 @@ class Cluster:
         assert node.popen is not None
         node.popen.send_signal(signal.SIGCONT)
         node.state = NodeState.RUNNING
+        _wait_status(node.popen.pid, psutil.STATUS_RUNNING, psutil.STATUS_SLEEPING)
 
     def kill(self, name: str) -> None:
         node = self.nodes[name]
