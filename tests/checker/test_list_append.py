@@ -22,6 +22,8 @@ from tobtest.checker.list_append import (
 )
 from tobtest.histories.op import Op
 
+from tests.helpers import list_append_corpus
+
 CORPUS = Path(__file__).resolve().parents[1] / "histories"
 
 
@@ -397,6 +399,15 @@ def test_corpus_covers_every_required_kind() -> None:
     assert any(k.endswith("-realtime") for k in named)
     assert any(k.endswith("-process") for k in named)
     assert {_kind_of(p.stem) for p in VALID} == named  # a near miss for each
+
+
+def test_committed_corpus_is_what_the_generator_writes() -> None:
+    generated = list_append_corpus.histories()
+    committed = {p.relative_to(CORPUS) for p in INVALID + VALID}
+    assert committed == set(generated), "rerun: python -m tests.helpers.list_append_corpus"
+    for rel, h in generated.items():
+        expected = "".join(op.to_json() + "\n" for op in h.ops)
+        assert (CORPUS / rel).read_text() == expected, f"{rel} differs from its generator"
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
