@@ -6,7 +6,8 @@ Experimental Observations"), natively in Python; and the TOB broadcast seen as l
     result["valid"]                                 # True, False or "unknown"
     result["anomaly_types"]                         # e.g. ["G-single-realtime"]
     result["anomalies"]["G-single-realtime"][0]["explanation"]
-    # "T1 (op 7) read key 'x' = [1], which did not see T2 (op 9)'s append of 2 (rw); ..."
+    # "T1 (op 1) completed before T2 (op 3) was invoked (op 2) (realtime); T2 (op 3) read
+    #  key 'x' = [], which did not see T1 (op 1)'s append of 1 (rw)"
     result["not"], result["also_not"]               # consistency models ruled out
     check_broadcast(tob_history)                    # broadcast/read ops, one key "log"
 
@@ -50,6 +51,11 @@ for order, duplicates, aborted reads and data cycles. `log` and `lease` reads ge
 so do final reads (`final: true`, taken from every node after the run healed and quiesced),
 which makes an acked broadcast missing from a final read a realtime cycle, as the
 total-order checker's `lost`.
+
+Cost: linear in the history plus the total length of its reads; the cycle search only
+touches what Kahn's algorithm cannot peel off (nothing, in a valid history). About 5 s for
+1M history ops (500k txns, 10 clients) on a 2-core machine; benchmark with
+`python -m tobtest.checker.list_append_gen N_TXNS [N_CLIENTS]`.
 """
 
 from __future__ import annotations
