@@ -16,8 +16,9 @@ op), `link_realtime` threads a chain of *barrier* nodes (ids >= `n_txns`) throug
 history: a completion links to the current barrier, the next completion after an
 invocation opens a new barrier linked from the previous one, and an invocation links from
 the current barrier. So `a` reaches `b` through barriers exactly when `a` completed before
-`b` was invoked, with at most three edges per op. Cycles are reported over transactions
-only: a run through barriers is shown as one realtime edge.
+`b` was invoked, with at most three edges per op. A second chain holds only the completions
+of txns that append, for invocations that must follow writes but not reads. Cycles are
+reported over transactions only: a run through barriers is shown as one realtime edge.
 
 Search: Kahn's algorithm peels off every node that cannot be on a cycle (in a valid
 history, all of them, in linear time); Tarjan's algorithm (iterative) splits the rest into
@@ -93,28 +94,42 @@ class DepGraph:
         return [(e >> _SHIFT, e & ALL) for e in self.adj[a]]
 
 
+# Realtime events for link_realtime: (node << 3) | kind.
+RT_DONE = 1  # an ok completion (else an invocation)
+RT_ALL = 2  # completion: joins the chain of every completion; invocation: hangs off it
+RT_WRITES = 4  # completion: joins the chain of completions of txns that append; invocation:
+# hangs off that one only (it needs to follow every write that completed before it, but
+# not other reads: a final read of a node that may lag behind other nodes)
+
+
 def link_realtime(graph: DepGraph, events: Iterable[int]) -> None:
-    """Adds realtime order from events in history order: `node * 2` for the invocation of a
-    txn that takes part, `node * 2 + 1` for the ok completion of one (see module doc)."""
+    """Adds realtime order from events in history order (see RT_*): a txn reaches a later
+    one exactly when it completed, on a chain the later one hangs off, before the later one
+    was invoked (see module doc)."""
     adj = graph.adj
-    barrier = -1
-    barrier_used = False  # has an invocation hung off the current barrier yet?
+    barrier = [-1, -1, -1, -1, -1]  # by chain bit (2, 4)
+    used = [False] * 5  # has an invocation hung off the chain's current barrier yet?
     count = 0
     for ev in events:
-        node = ev >> 1
-        if ev & 1:
-            if barrier < 0 or barrier_used:
-                new = graph.add_barrier()
-                if barrier >= 0:
-                    adj[barrier].append((new << _SHIFT) | REALTIME)
-                    count += 1
-                barrier, barrier_used = new, False
-            adj[node].append((barrier << _SHIFT) | REALTIME)
-            count += 1
-        elif barrier >= 0:
-            adj[barrier].append((node << _SHIFT) | REALTIME)
-            barrier_used = True
-            count += 1
+        node = ev >> 3
+        for chain in (RT_ALL, RT_WRITES):
+            if not ev & chain:
+                continue
+            b = barrier[chain]
+            if ev & RT_DONE:
+                if b < 0 or used[chain]:
+                    new = graph.add_barrier()
+                    if b >= 0:
+                        adj[b].append((new << _SHIFT) | REALTIME)
+                        count += 1
+                    b = barrier[chain] = new
+                    used[chain] = False
+                adj[node].append((b << _SHIFT) | REALTIME)
+                count += 1
+            elif b >= 0:
+                adj[b].append((node << _SHIFT) | REALTIME)
+                used[chain] = True
+                count += 1
     graph.edge_counts["realtime"] += count
 
 

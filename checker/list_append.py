@@ -44,13 +44,15 @@ malformed (then with `error`); otherwise True.
 The TOB as list-append: `broadcast_as_list_append` turns a broadcast of v into the txn
 `[["append", "log", v]]` and a read returning [v1, ...] into `[["r", "log", [v1, ...]]]`.
 Reads keep `read_mode` in `extra` (a read without one is `local`, as the total-order checker
-has it). A `local` read answers at once from one node's delivered prefix: it is only
-sequentially consistent for that node, and the runner sends each op to a random node, so
-local reads get neither realtime nor (by default) process edges; they are still checked
-for order, duplicates, aborted reads and data cycles. `log` and `lease` reads get both, and
-so do final reads (`final: true`, taken from every node after the run healed and quiesced),
-which makes an acked broadcast missing from a final read a realtime cycle, as the
-total-order checker's `lost`.
+has it). A `local` read answers at once from one node's delivered prefix, which may lag, and
+the runner sends each op to a random node: so a local read gets no realtime edges in (and
+by default no process edges), only the realtime edges out of it (it cannot hold a value
+broadcast after it completed). It is still checked for order, duplicates, aborted reads
+and data cycles. `log` and `lease` reads get every edge. A final read (`final: true`, taken
+from every node after the run healed and quiesced) gets realtime edges in from every
+broadcast acked before it, not from other reads: an acked broadcast missing from a final
+read is a realtime cycle, as the total-order checker's `lost`, while a final read may still
+lag behind another node's.
 
 Cost: linear in the history plus the total length of its reads; the cycle search only
 touches what Kahn's algorithm cannot peel off (nothing, in a valid history). About 5 s for

@@ -19,10 +19,13 @@ of the version after the one it read (not drawn for a read that is no prefix of 
 the order does not explain it). An ok or info append that no read shows still comes after
 every shown version, so it gets ww and rw edges from the last one, as in Elle. Only ok
 txns' reads count (an info completion carries no trustworthy reads); failed txns are no
-nodes of the graph but feed G1a, G1b and dirty-update. Txns with `read_mode: "local"` (in
-the invocation or completion) and no `final: true` get no realtime edges and, unless
-`local_process_order`, no process edges either: such a read answers from one node's state
-at once.
+nodes of the graph but feed G1a, G1b and dirty-update. A txn with `read_mode: "local"` (in
+its invocation or completion) answers from one node's state at once, which may lag: it
+gets no realtime edges in (one from it, to txns invoked after it completed, still holds:
+it read a state that existed by then) and, unless `local_process_order`, no process edges.
+If it is also `final: true` (taken after the run healed and quiesced), it gets realtime
+edges in from the txns that append, but not from other reads: it must hold every write
+acked before it began, and may still lag behind another node's final read.
 """
 
 from __future__ import annotations
@@ -30,7 +33,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tobtest.checker.elle_graph import _SHIFT, PROCESS, RW, WR, WW, DepGraph, link_realtime
+from tobtest.checker.elle_graph import (
+    _SHIFT,
+    PROCESS,
+    RT_ALL,
+    RT_DONE,
+    RT_WRITES,
+    RW,
+    WR,
+    WW,
+    DepGraph,
+    link_realtime,
+)
 from tobtest.histories.op import NEMESIS, Op
 
 Mop = tuple[str, Any, Any]  # ("append", k, v) or ("r", k, list | None)
@@ -59,7 +73,7 @@ class Txn:
     invoke_index: int
     index: int
     mops: list[Mop]
-    realtime: bool  # takes part in realtime order
+    rt_in: int  # the realtime chain its invocation hangs off: RT_ALL, RT_WRITES or 0
     process_order: bool  # takes part in process order
 
 
@@ -102,12 +116,12 @@ def _mops(value: Any, op: Op, with_reads: bool) -> list[Mop]:
     return out
 
 
-def _is_local(inv: Op, done: Op | None) -> bool:
-    """A local read, not a final one (a final read is taken after the cluster healed and
-    quiesced: like the total-order checker, we hold it to every ack before it)."""
+def _locality(t: Txn, inv: Op, done: Op | None, local_process_order: bool) -> None:
+    """Sets what a `local` read is held to (see the module doc)."""
     extras = [op.extra for op in (inv, done) if op is not None and op.extra]
-    local = any(x.get("read_mode") == "local" for x in extras)
-    return local and not any(x.get("final") for x in extras)
+    if any(x.get("read_mode") == "local" for x in extras):
+        t.rt_in = RT_WRITES if any(x.get("final") for x in extras) else 0
+        t.process_order = local_process_order
 
 
 def parse_txns(history: list[Op], local_process_order: bool = False) -> tuple[list[Txn], list[int]]:
@@ -132,7 +146,7 @@ def parse_txns(history: list[Op], local_process_order: bool = False) -> tuple[li
             open_by_process[process] = node
             invokes.append(op)
             # Filled in at completion; one that never completes stays info.
-            txns.append(Txn(node, "info", process, op.index, op.index, [], True, True))
+            txns.append(Txn(node, "info", process, op.index, op.index, [], RT_ALL, True))
             marks.append(node * 2)
             continue
         node = open_by_process.pop(process, -1)
@@ -151,19 +165,27 @@ def parse_txns(history: list[Op], local_process_order: bool = False) -> tuple[li
         else:
             value = op.value if isinstance(op.value, (list, tuple)) else inv.value
             t.mops = _mops(value, op, with_reads=False)
-        if _is_local(inv, op):
-            t.realtime = False
-            t.process_order = local_process_order
+        _locality(t, inv, op, local_process_order)
     for node in open_by_process.values():  # never completed: indeterminate
         inv = invokes[node]
         t = txns[node]
         t.mops = _mops(inv.value, inv, with_reads=False)
-        if _is_local(inv, None):
-            t.realtime = False
-            t.process_order = local_process_order
-    # A failed txn is no graph node: leave it out of real-time order too.
-    events = [m for m in marks if txns[m >> 1].realtime and txns[m >> 1].type != "fail"]
-    return txns, events
+        _locality(t, inv, None, local_process_order)
+    return txns, _realtime_events(txns, marks)
+
+
+def _realtime_events(txns: list[Txn], marks: list[int]) -> list[int]:
+    """Events for elle_graph.link_realtime. Every ok completion joins the chain of all
+    completions, and that of writes if the txn appends; a failed txn is no graph node."""
+    events = []
+    for m in marks:
+        t = txns[m >> 1]
+        if m & 1:
+            writes = any(f == "append" for f, _, _ in t.mops)
+            events.append((t.node << 3) | RT_DONE | RT_ALL | (RT_WRITES if writes else 0))
+        elif t.rt_in and t.type != "fail":
+            events.append((t.node << 3) | t.rt_in)
+    return events
 
 
 class ListAppendIndex:

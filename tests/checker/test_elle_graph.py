@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 from tobtest.checker.elle_graph import (
     PROCESS,
     REALTIME,
+    RT_ALL,
+    RT_DONE,
+    RT_WRITES,
     RW,
     WR,
     WW,
@@ -72,26 +75,45 @@ def test_kahn_core_is_empty_for_a_dag_and_holds_the_cycle() -> None:
     assert 0 not in cyclic_core(g)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 30), st.integers(1, 10), st.booleans()), max_size=12))
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 30), st.integers(1, 10), st.booleans(), st.sampled_from([0, 2, 4])
+        ),
+        max_size=12,
+    )
+)
 def test_realtime_barriers_encode_exactly_real_time_order(spans: list) -> None:
-    """a reaches b through barriers iff a completed ok before b was invoked."""
-    events: list[tuple[int, int, int]] = []  # (time, order, mark); invokes sort after ends
-    intervals = []
-    for node, (start, length, ok) in enumerate(spans):
-        end = start + length
-        intervals.append((start, end, ok))
-        events.append((start, 1, node * 2))
+    """a reaches b exactly by chains of: a completed ok, on a chain b hangs off (every
+    completion is on RT_ALL; odd-numbered txns "append" and are also on RT_WRITES), before
+    b was invoked."""
+    events: list[tuple[int, int, int]] = []  # (time, ends before invokes, event)
+    for node, (start, length, ok, hang) in enumerate(spans):
+        if hang:
+            events.append((start, 1, (node << 3) | hang))
         if ok:
-            events.append((end, 0, node * 2 + 1))
+            joins = RT_DONE | RT_ALL | (RT_WRITES if node % 2 else 0)
+            events.append((start + length, 0, (node << 3) | joins))
     g = DepGraph(len(spans))
-    link_realtime(g, [m for _, _, m in sorted(events)])
-    for a, (_, a_end, a_ok) in enumerate(intervals):
-        reach = _reach(g, a)
-        for b, (b_start, _, _) in enumerate(intervals):
-            if a != b:
-                assert (b in reach) == (a_ok and a_end <= b_start), (a, b)
-    assert len(g.adj) - g.n_txns <= len(spans)  # at most one barrier per completion
+    link_realtime(g, [e for _, _, e in sorted(events)])
+    n = len(spans)
+    direct = {
+        (a, b)
+        for a, (a_start, a_len, a_ok, _) in enumerate(spans)
+        for b, (b_start, _, _, b_hang) in enumerate(spans)
+        if a != b
+        and a_ok
+        and a_start + a_len <= b_start
+        and (b_hang == RT_ALL or (b_hang == RT_WRITES and a % 2))
+    }
+    closure = set(direct)
+    for k in range(n):  # Floyd-Warshall on a dozen nodes
+        closure |= {(a, b) for a, kk in closure if kk == k for kk2, b in closure if kk2 == k}
+    for a in range(n):
+        reach = _reach(g, a) - {a}
+        assert {b for b in reach if b < n} == {b for x, b in closure if x == a and b != a}
+    assert len(g.adj) - g.n_txns <= 2 * n  # at most a barrier per completion and chain
 
 
 def test_g0_cycle_and_its_relations() -> None:
@@ -118,7 +140,10 @@ def test_g_single_is_preferred_to_a_shorter_g2_cycle() -> None:
 def test_realtime_cycle_is_collapsed_over_barriers() -> None:
     g = DepGraph(3)
     # txn 0 completes; txn 2 completes; then txn 1 is invoked; 1 -rw-> 0.
-    link_realtime(g, [0 * 2, 2 * 2, 0 * 2 + 1, 2 * 2 + 1, 1 * 2])
+    done = RT_DONE | RT_ALL
+    link_realtime(
+        g, [0 << 3 | RT_ALL, 2 << 3 | RT_ALL, 0 << 3 | done, 2 << 3 | done, 1 << 3 | RT_ALL]
+    )
     g.link(1, 0, RW)
     cycles, _ = find_cycles(g, _far())
     assert [c.kind for c in cycles] == ["G-single-realtime"]
@@ -127,7 +152,7 @@ def test_realtime_cycle_is_collapsed_over_barriers() -> None:
 
 def test_process_cycle_hides_the_implied_realtime_one() -> None:
     g = DepGraph(2)
-    link_realtime(g, [0, 1, 2])  # 0 invoked, 0 done, 1 invoked
+    link_realtime(g, [0 << 3 | RT_ALL, 0 << 3 | RT_DONE | RT_ALL, 1 << 3 | RT_ALL])
     g.link(0, 1, PROCESS)
     g.link(1, 0, RW)
     assert [c.kind for c in find_cycles(g, _far())[0]] == ["G-single-process"]
