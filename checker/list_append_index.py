@@ -178,10 +178,11 @@ def _realtime_events(txns: list[Txn], marks: list[int]) -> list[int]:
     """Events for elle_graph.link_realtime. Every ok completion joins the chain of all
     completions, and that of writes if the txn appends; a failed txn is no graph node."""
     events = []
+    chain_of_writes = any(t.rt_in == RT_WRITES for t in txns)  # only final reads need it
     for m in marks:
         t = txns[m >> 1]
         if m & 1:
-            writes = any(f == "append" for f, _, _ in t.mops)
+            writes = chain_of_writes and any(f == "append" for f, _, _ in t.mops)
             events.append((t.node << 3) | RT_DONE | RT_ALL | (RT_WRITES if writes else 0))
         elif t.rt_in and t.type != "fail":
             events.append((t.node << 3) | t.rt_in)
