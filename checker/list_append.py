@@ -21,7 +21,10 @@ returns `{"valid", "anomaly_types", "anomalies": {kind: [case]}, "not", "also_no
 has `"cycle": [{"from": op, "to": op, "rel": "ww"|"wr"|"rw"|"process"|"realtime",
 "explanation": str}]`. A txn is named by the index of its completion op.
 Options: `max_cases_per_kind` (20; `counts["anomalies"]` has the totals),
-`local_process_order` (False; see list_append_index).
+`local_process_order` (False; see list_append_index). `time_limit_s` bounds the cycle
+search; everything before it is linear. `counts` also has the numbers of ops, txns (ok,
+info, fail), keys, edges by relation (realtime ones include the barrier links, see
+elle_graph) and `elapsed_s`.
 
 Anomaly kinds. Without a graph: `incompatible-order` (two reads of a key that no single
 order of appends explains), `duplicate-elements`, `internal` (a read that contradicts the
