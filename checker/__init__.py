@@ -19,8 +19,30 @@ def _total_order() -> CheckFn:
     return check
 
 
+def _linearizable() -> CheckFn:
+    from tobtest.checker.linearizable import check
+
+    return check
+
+
+def _list_append() -> CheckFn:
+    from tobtest.checker.list_append import check
+
+    return check
+
+
+def _broadcast_elle() -> CheckFn:
+    from tobtest.checker.list_append import check_broadcast
+
+    return check_broadcast
+
+
 CHECKERS: dict[str, Callable[[], CheckFn]] = {
     "total-order": _total_order,
+    "linearizable": _linearizable,
+    "list-append": _list_append,
+    # The broadcast history mapped onto list-append (one key): Elle's inference over a TOB.
+    "broadcast-elle": _broadcast_elle,
 }
 
 
