@@ -32,6 +32,7 @@ from tobtest.node.protocols.base import (
     ProtocolConfig,
     Tick,
 )
+from tobtest.node.statemachine import StateMachine
 from tobtest.node.wal import WriteAheadLog
 
 log = logging.getLogger("tobtest.node")
@@ -71,6 +72,9 @@ def node_name(node_id: int) -> str:
     return f"n{node_id + 1}"
 
 
+_NO_KEY = object()
+
+
 class RequestError(Exception):
     """A client request that cannot be served; becomes an error reply, never a crash."""
 
@@ -100,6 +104,10 @@ class NodeServer:
         self.bad_client_requests = 0
         self.started_monotonic = time.monotonic()
         self.wal: WriteAheadLog | None = None
+        self.state_machine = StateMachine()
+        # Result of each delivered message, returned with its ack; reads of a register key.
+        self._results: dict[str, Any] = {}
+        self._read_keys: dict[int, Any] = {}
         self.restored_records = 0
         # Seeded bug (a fixture): replies and sends go out before the log is synced; a
         # timer syncs later. With `lose-unsynced`, a kill then loses acknowledged state.
@@ -124,12 +132,21 @@ class NodeServer:
         self.restored_records = len(records)
         if records:
             self.core.restore(records)
+            self._rebuild_state_machine()
         log.info(
             "%s replayed %d records (%d torn bytes dropped)",
             self.config.name,
             len(records),
             self.wal.torn_bytes_dropped,
         )
+
+    def _rebuild_state_machine(self) -> None:
+        """After a restart, replays the restored delivered prefix into the state machine."""
+        effects = self.core.step(ClientRead(request_id=0, mode="local"), self.clock.now_ms())
+        for reply in effects.reply:
+            if reply.request_id == 0 and isinstance(reply.body.get("value"), list):
+                for value in reply.body["value"]:
+                    self.state_machine.apply(value)
 
     async def start(self) -> None:
         host = "127.0.0.1"
@@ -215,13 +232,23 @@ class NodeServer:
         for send in effects.send:
             self._send_peer(send.dest, send.body)
         for delivery in effects.deliver:
-            log.debug("deliver %d %s", delivery.position, delivery.msg_id)
+            result = self.state_machine.apply(delivery.value)
+            if result is not None:
+                self._results[delivery.msg_id] = result
         for reply in effects.reply:
             target = self._pending.pop(reply.request_id, None)
+            key = self._read_keys.pop(reply.request_id, _NO_KEY)
             if target is None:
                 continue
             writer, client_req_id = target
-            self._write_client(writer, {**reply.body, "in_reply_to": client_req_id})
+            body = {**reply.body, "in_reply_to": client_req_id}
+            if body.get("type") == "broadcast_ok" and body.get("msg_id") in self._results:
+                body["result"] = self._results[body["msg_id"]]
+            elif body.get("type") == "read_ok" and key is not _NO_KEY:
+                # A register read: the value of the key in the state the read saw.
+                body["value"] = self.state_machine.read_register(key)
+                body["key"] = key
+            self._write_client(writer, body)
 
     async def _ticker(self) -> None:
         interval_s = self.config.protocol_config.tick_ms / 1000.0
@@ -353,6 +380,7 @@ class NodeServer:
         for rid in stale:
             # The core may still reply; the reply then finds no target and is dropped.
             del self._pending[rid]
+            self._read_keys.pop(rid, None)
 
     def _handle_client_line(self, line: bytes, writer: asyncio.StreamWriter) -> None:
         request: Any = None
@@ -401,6 +429,8 @@ class NodeServer:
             if mode not in READ_MODES:
                 raise RequestError("bad-request", f"read mode must be one of {list(READ_MODES)}")
             rid = self._register(writer, client_req_id)
+            if "key" in request:
+                self._read_keys[rid] = request["key"]
             self.step(ClientRead(request_id=rid, mode=mode))
         elif kind == "status":
             self._write_client(
