@@ -50,13 +50,20 @@ def run_checker(name: str, checker: Checker, history: list[Op], **opts: Any) -> 
 
 
 def check_all(
-    history: list[Op], names: Iterable[str], registry: dict[str, Checker] | None = None, **opts: Any
+    history: list[Op],
+    names: Iterable[str],
+    registry: dict[str, Checker] | None = None,
+    per_checker: dict[str, dict[str, Any]] | None = None,
+    **opts: Any,
 ) -> dict[str, Any]:
-    """Runs the named checkers and returns {"valid": merged, "checkers": {name: result}}."""
+    """Runs the named checkers and returns {"valid": merged, "checkers": {name: result}}.
+
+    `opts` go to every checker; `per_checker[name]` adds options for one of them.
+    """
     from tobtest.checker import checker_by_name
 
     results: dict[str, Any] = {}
     for name in names:
         fn = registry[name] if registry is not None else checker_by_name(name)
-        results[name] = run_checker(name, fn, history, **opts)
+        results[name] = run_checker(name, fn, history, **opts, **(per_checker or {}).get(name, {}))
     return {"valid": merge_valid(r["valid"] for r in results.values()), "checkers": results}

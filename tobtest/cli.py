@@ -187,17 +187,46 @@ def run(
     "checkers",
     multiple=True,
     type=click.Choice(sorted(CHECKERS)),
-    help="Run only these checkers [default: the workload's].",
+    help="Run only these checkers [default: the run's workload's; for a file: total-order, "
+    "or linearizable with --model].",
 )
-def check(path: str | None, store: str, checkers: tuple[str, ...]) -> None:
-    """Re-check a stored run (a run folder, or a history file); default: the latest run."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "jsonl", "edn", "jepsen-log"]),
+    default="auto",
+    show_default=True,
+    help="History format: tobtest JSONL, Jepsen history.edn, or Jepsen log lines.",
+)
+@click.option("--model", default=None, help="Linearizability model (register, cas-register, "
+              "kv, mutex, append-log, multi-register).")  # fmt: skip
+@click.option("--fail-means", type=click.Choice(["did-not-happen", "returned-false"]),
+              default=None, help="How a :fail op reads (Knossos: did-not-happen; Porcupine's "
+              "etcd logs: returned-false).")  # fmt: skip
+@click.option("--nil-read", type=click.Choice(["no-value", "unknown"]), default=None,
+              help="How a read of nil reads (Porcupine: no-value; Knossos: unknown).")  # fmt: skip
+@click.option("--initial", default=None, help="Initial model value, as JSON (e.g. 0, null).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def check(
+    path: str | None,
+    store: str,
+    checkers: tuple[str, ...],
+    fmt: str,
+    model: str | None,
+    fail_means: str | None,
+    nil_read: str | None,
+    initial: str | None,
+    as_json: bool,
+) -> None:
+    """Check a stored run (a run folder) or a history file; default: the latest run."""
     from tobtest.checker.compose import check_all
     from tobtest.histories.formats import read_history
     from tobtest.histories.store import find_run, load_config
 
     target = Path(path) if path else None
+    run_dir: Path | None = None
     if target is not None and target.is_file():
-        history_path, run_dir = target, None
+        history_path = target
     else:
         try:
             run_dir = find_run(Path(store), path)
@@ -205,17 +234,40 @@ def check(path: str | None, store: str, checkers: tuple[str, ...]) -> None:
             raise BadArguments(str(exc)) from None
         history_path = run_dir / "history.jsonl"
     try:
-        history = read_history(history_path)
-    except ValueError as exc:
-        raise BadArguments(str(exc)) from None
+        history = read_history(history_path, fmt)
+    except (ValueError, OSError) as exc:
+        raise BadArguments(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
+    per_checker: dict[str, dict[str, Any]] = {}
     names = list(checkers)
+    if run_dir is not None:
+        workload = WORKLOADS.get(load_config(run_dir).get("workload", "broadcast"))
+        if workload is not None:
+            names = names or list(workload.checkers)
+            per_checker = {k: dict(v) for k, v in workload.checker_options.items()}
+    lin = per_checker.setdefault("linearizable", {})
+    if model is not None:
+        lin["model"] = model
+    if fail_means is not None:
+        lin["fail_means"] = fail_means
+    if nil_read is not None:
+        lin["nil_read"] = nil_read
+    if initial is not None:
+        try:
+            lin["initial"] = json.loads(initial)
+        except ValueError:
+            raise BadArguments(f"--initial must be JSON, got {initial!r}") from None
     if not names:
-        workload = load_config(run_dir).get("workload", "broadcast") if run_dir else "broadcast"
-        names = list(WORKLOADS[workload].checkers) if workload in WORKLOADS else ["total-order"]
-    results = check_all(history, names)
-    from tobtest.console import print_results
+        names = ["linearizable"] if model is not None else ["total-order"]
+    results = check_all(history, names, per_checker=per_checker)
+    if as_json:
+        click.echo(dump_json(results))
+    else:
+        from tobtest.console import print_results
 
-    print_results(results, history_path.parent)
+        if run_dir is not None:
+            print_results(results, run_dir)
+        else:
+            print_results(results, history_path, label="history")
     sys.exit(exit_code_for(results["valid"]))
 
 

@@ -92,7 +92,9 @@ def run_with_console(config: TestConfig) -> int:
     return exit_code_for(result.valid)
 
 
-def print_results(results: dict[str, Any], run_path: Path, out: Console | None = None) -> None:
+def print_results(
+    results: dict[str, Any], run_path: Path, out: Console | None = None, label: str = "store"
+) -> None:
     out = out or Console()
     for name, result in results.get("checkers", {}).items():
         valid = result.get("valid")
@@ -111,7 +113,7 @@ def print_results(results: dict[str, Any], run_path: Path, out: Console | None =
             f"faults applied: {results.get('faults_applied', 0)}",
             highlight=False,
         )
-    out.print(f"  store: {run_path}", highlight=False)
+    out.print(f"  {label}: {run_path}", highlight=False)
     verdict = Text("Verdict: ")
     verdict.append(verdict_text(valid), style=verdict_style(valid))
     out.print(verdict)

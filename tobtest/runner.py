@@ -119,7 +119,9 @@ class Runner:
         return RunResult(cfg, self.store.path, results)
 
     def check(self) -> dict[str, Any]:
-        results = check_all(self.recorder.ops, self.workload.checkers)
+        results = check_all(
+            self.recorder.ops, self.workload.checkers, per_checker=self.workload.checker_options
+        )
         results["seed"] = self.config.seed
         results["reproduce"] = self.config.reproduce_command()
         results["ops"] = dict(self.progress.counts)
@@ -209,7 +211,8 @@ class Runner:
                 await c.close()
 
     async def _invoke(self, process: int, node: str, client: NodeClient, op: dict[str, Any]) -> str:
-        extra = {k: v for k, v in op.items() if k not in ("f", "value")}
+        # msg_id is the workload's own handle; the history keeps the op's meaning.
+        extra = {k: v for k, v in op.items() if k not in ("f", "value", "msg_id")}
         self.recorder.record("invoke", process, op["f"], op.get("value"), node=node, **extra)
         outcome = await self.workload.invoke(client, op, self.config.op_timeout_s)
         self.recorder.record(

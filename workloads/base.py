@@ -29,8 +29,9 @@ class Outcome:
 
 class Workload(ABC):
     name: str = "?"
-    # Checkers that judge this workload's histories, by registry name.
+    # Checkers that judge this workload's histories, by registry name, and their options.
     checkers: tuple[str, ...] = ()
+    checker_options: dict[str, dict[str, Any]] = {}
 
     def __init__(self, rng: random.Random, options: dict[str, Any] | None = None) -> None:
         self.rng = rng
