@@ -119,9 +119,11 @@ def cli(verbose: bool) -> None:
               help="Ops per second, over all clients.")  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=None,
               help="Number of clients [default: 2 per node].")  # fmt: skip
-@click.option("--read-fraction", type=click.FloatRange(0.0, 1.0), default=0.1, show_default=True)
+@click.option("--read-fraction", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Fraction of ops that are reads [default: the workload's].")  # fmt: skip
 @click.option("--read-mode", default=None, callback=_comma_list(READ_MODES, "read mode"),
-              help="Comma list of read modes clients draw from [default: local].")  # fmt: skip
+              help="Comma list of read modes clients draw from [default: broadcast local, "
+              "register log].")  # fmt: skip
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
               help="Root seed of every seeded choice [default: random, printed].")  # fmt: skip
 @click.option("--store", type=click.Path(file_okay=False), default="store", show_default=True)
@@ -141,7 +143,7 @@ def run(
     time_limit: float,
     rate: float,
     concurrency: int | None,
-    read_fraction: float,
+    read_fraction: float | None,
     read_mode: list[str] | None,
     seed: int | None,
     store: str,

@@ -34,8 +34,10 @@ class TestConfig:
     rate: float = 50.0
     # None: two clients per node.
     concurrency: int | None = None
-    read_fraction: float = 0.1
-    read_modes: list[str] = field(default_factory=lambda: ["local"])
+    # None: the workload's default (broadcast: 0.1; register: 0.4).
+    read_fraction: float | None = None
+    # None: the workload's default (broadcast: local; register: log).
+    read_modes: list[str] | None = None
     seed: int = field(default_factory=lambda: random.SystemRandom().randrange(1, 2**31))
     store: str = "store"
     name: str | None = None
@@ -82,9 +84,9 @@ class TestConfig:
             args += ["--partition-shapes", ",".join(self.partition_shapes)]
         if self.nemesis_targets:
             args += ["--nemesis-targets", ",".join(self.nemesis_targets)]
-        if self.read_modes != ["local"]:
+        if self.read_modes:
             args += ["--read-mode", ",".join(self.read_modes)]
-        if self.read_fraction != 0.1:
+        if self.read_fraction is not None:
             args += ["--read-fraction", f"{self.read_fraction:g}"]
         for bug in self.bugs:
             args += ["--bug", bug]

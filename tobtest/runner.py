@@ -75,7 +75,9 @@ class Runner:
         self.recorder = Recorder(self.store.history_path)
         self.workload: Workload = WORKLOADS[config.workload](
             random.Random(f"{config.seed}:workload"),
-            {"read_fraction": config.read_fraction, "read_modes": config.read_modes},
+            {"read_fraction": config.read_fraction, "read_modes": config.read_modes}
+            if config.read_fraction is not None
+            else {"read_modes": config.read_modes},
         )
         self._node_rng = random.Random(f"{config.seed}:nodes")
         self._next_process = config.client_count
