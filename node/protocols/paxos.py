@@ -146,8 +146,6 @@ class PaxosProtocol(Protocol):
         self._resends = 0
         self._srtt_ms = 0.0  # smoothed round trip to acceptors, from promise/accepted replies
         self._max_ballot = 0
-        self._sent: dict[str, int] = {}
-        self._received: dict[str, int] = {}
         # Scratch of the current step.
         self._fx = Effects()
         self._now_ms = 0.0
@@ -163,7 +161,6 @@ class PaxosProtocol(Protocol):
             if _nat(src) and src < self.n and src != self.node_id and isinstance(body, dict):
                 kind = body.get("type")
                 if isinstance(kind, str) and kind in self._handlers:
-                    self._received[kind] = self._received.get(kind, 0) + 1
                     self._handlers[kind](self, src, body)
         elif isinstance(event, ClientBroadcast):
             self._on_broadcast(event)
@@ -198,8 +195,6 @@ class PaxosProtocol(Protocol):
             "resends": self._resends,
             "rtt_ms": round(self._srtt_ms, 3),
             "max_ballot": self._max_ballot,
-            "messages_sent": dict(self._sent),
-            "messages_received": dict(self._received),
         }
 
     def restore(self, records: Iterable[dict[str, Any]]) -> None:
@@ -272,6 +267,7 @@ class PaxosProtocol(Protocol):
             entry = self._queue.popleft()
             if entry["id"] in self._chosen_ids:
                 continue  # chosen meanwhile through another node
+            self._advance_free_slot()  # our acceptor may have promised the slot meanwhile
             self._begin(self._free_slot, entry)
             started = True
         return started
@@ -576,8 +572,6 @@ class PaxosProtocol(Protocol):
         if dest == self.node_id:
             self._inbox.append(body)
             return
-        kind = body["type"]
-        self._sent[kind] = self._sent.get(kind, 0) + 1
         self._fx.send.append(Send(dest=dest, body=body))
 
     def _broadcast(self, body: dict[str, Any]) -> None:
