@@ -132,6 +132,10 @@ def cli(verbose: bool) -> None:
 @click.option("--base-port", type=int, default=None,
               help="Use consecutive ports from this one [default: any free ports].")  # fmt: skip
 @click.option("--op-timeout", type=click.FloatRange(0.05, 600), default=2.0, show_default=True)
+@click.option("--suite", "suite_path", type=click.Path(dir_okay=False), default=None,
+              help="Run the matrix of a suite YAML file instead of one test.")  # fmt: skip
+@click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
+              help="With --suite: write JUnit XML here (one test case per run).")  # fmt: skip
 def run(
     nodes: int,
     protocol: str,
@@ -151,8 +155,23 @@ def run(
     bug: tuple[str, ...],
     base_port: int | None,
     op_timeout: float,
+    suite_path: str | None,
+    junit_xml: str | None,
 ) -> None:
     """Run one test against real node processes and check its history."""
+    if suite_path is not None:
+        from tobtest.console import run_suite_with_console
+        from tobtest.suite import SuiteError
+
+        try:
+            code = run_suite_with_console(
+                Path(suite_path), store, Path(junit_xml) if junit_xml else None
+            )
+        except SuiteError as exc:
+            raise BadArguments(str(exc)) from None
+        sys.exit(code)
+    if junit_xml is not None:
+        raise BadArguments("--junit-xml goes with --suite")
     config = TestConfig(
         nodes=nodes,
         protocol=protocol,

@@ -120,3 +120,72 @@ def print_results(
     if valid is not True and results.get("reproduce"):
         out.print(f"reproduce with: {results['reproduce']}", highlight=False, soft_wrap=True)
     sys.stdout.flush()
+
+
+def run_suite_with_console(suite_path: Path, store: str, junit_path: Path | None) -> int:
+    """Runs every case of a suite in turn, printing a row as each finishes."""
+    from rich.table import Table
+
+    from tobtest.cli import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+    from tobtest.suite import CaseResult, case_name, junit_xml, load_suite, summarize
+
+    suite = load_suite(suite_path, store)
+    out = Console()
+    out.print(f"suite {suite.name}: {len(suite.cases)} cases", highlight=False)
+    results: list[CaseResult] = []
+    try:
+        for number, config in enumerate(suite.cases, 1):
+            started = time.monotonic()
+            runner = Runner(config)
+            try:
+                result = asyncio.run(runner.run())
+                case = CaseResult(
+                    config,
+                    result.valid,
+                    str(result.run_path),
+                    time.monotonic() - started,
+                    summarize(result.results),
+                )
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # one crashed case must not stop the suite
+                message = f"{type(exc).__name__}: {exc}"
+                case = CaseResult(
+                    config, "unknown", str(runner.store.path), time.monotonic() - started,
+                    f"crashed: {message}", error=message,
+                )  # fmt: skip
+            results.append(case)
+            line = Text(f"[{number}/{len(suite.cases)}] {case_name(config):<50} ")
+            line.append(verdict_text(case.valid), style=verdict_style(case.valid))
+            line.append(f"  {case.duration_s:5.1f} s  {case.run_path}")
+            out.print(line, highlight=False)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        out.print("tobtest: suite interrupted; every process it started has been ended")
+        return EXIT_INTERRUPTED
+    finally:
+        if junit_path is not None:
+            junit_path.parent.mkdir(parents=True, exist_ok=True)
+            junit_path.write_text(junit_xml(suite.name, results))
+    table = Table(title=f"suite {suite.name}")
+    for column in ("case", "verdict", "anomalies", "seconds"):
+        table.add_column(column)
+    for case in results:
+        kinds = ", ".join(
+            line.split("anomalies: ")[1].split(" error:")[0]
+            for line in case.summary.splitlines()
+            if "anomalies: " in line
+        )
+        table.add_row(
+            case_name(case.config),
+            Text(verdict_text(case.valid), style=verdict_style(case.valid)),
+            kinds,
+            f"{case.duration_s:.1f}",
+        )
+    out.print(table)
+    if junit_path is not None:
+        out.print(f"JUnit XML: {junit_path}", highlight=False)
+    if any(c.valid is False for c in results):
+        return EXIT_INVALID
+    if any(c.valid is not True for c in results):
+        return EXIT_UNKNOWN
+    return EXIT_VALID

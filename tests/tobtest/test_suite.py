@@ -1,0 +1,119 @@
+"""Suites: matrix expansion, one-line errors that say where, JUnit XML, and a real suite."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_no_processes_left
+from tests.tobtest.test_cli import run_cli
+from tobtest.config import TestConfig
+from tobtest.suite import CaseResult, SuiteError, junit_xml, load_suite
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_matrix_times_seeds(tmp_path):
+    path = write(
+        tmp_path,
+        """
+name: s
+defaults: {time-limit: 3, nodes: 5}
+matrix:
+  workload: [broadcast, txn]
+  nemesis: [partition, "kill,pause", none]
+test_count: 2
+""",
+    )
+    suite = load_suite(path, store=str(tmp_path))
+    assert len(suite.cases) == 2 * 3 * 2
+    assert {c.seed for c in suite.cases} == {1, 2}
+    assert all(c.nodes == 5 and c.time_limit_s == 3 for c in suite.cases)
+    assert {tuple(c.nemesis) for c in suite.cases} == {("partition",), ("kill", "pause"), ()}
+
+
+def test_the_example_suite_loads():
+    suite = load_suite(REPO / "examples" / "ci-suite.yaml")
+    assert len(suite.cases) == 6
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("matrix: {protocol: [paxos, raftish]}", "matrix.protocol: unknown value 'raftish'"),
+        ("defaults: {time_limit: soon}", "defaults.time_limit: expected a number"),
+        ("defaults: {colour: blue}", "defaults.colour: unknown option"),
+        ("matrix: {nemesis: [flood]}", "matrix.nemesis: unknown nemesis flood"),
+        ("matrix: {workload: broadcast}", "matrix.workload: expected a non-empty list"),
+        ("matrix: {}\nseeds: [1, -2]", "seeds: expected a list of non-negative integers"),
+        ("matrix: {}\nseeds: [1]\ntest_count: 2", "either 'seeds' or 'test_count'"),
+        ("matrix: {}\nextra: 1", "unknown key 'extra'"),
+        ("matrix: [1, 2", "suite.yaml:1:"),
+        ("- just\n- a list", "a suite is a mapping"),
+    ],
+)
+def test_bad_suites_get_one_line_that_says_where(tmp_path, text, where):
+    with pytest.raises(SuiteError) as info:
+        load_suite(write(tmp_path, text))
+    message = str(info.value)
+    assert where in message
+    assert "\n" not in message
+
+
+def test_bad_suite_on_the_command_line_exits_254(tmp_path):
+    result = run_cli("run", "--suite", str(write(tmp_path, "defaults: {nodes: lots}")))
+    assert result.returncode == 254
+    assert result.stderr.strip().splitlines() == [
+        f"tobtest: {tmp_path / 'suite.yaml'}: defaults.nodes: expected an integer, got 'lots'"
+        " (try 'tobtest run --help')"
+    ]
+
+
+def test_junit_xml_has_a_case_per_run_and_failures_with_the_summary():
+    cases = [
+        CaseResult(TestConfig(seed=1), True, "store/a", 1.0, "total-order: True"),
+        CaseResult(TestConfig(seed=2), False, "store/b", 2.0, "total-order: False anomalies: lost"),
+        CaseResult(TestConfig(seed=3), "unknown", "store/c", 0.5, "crashed", error="boom"),
+    ]
+    root = ET.fromstring(junit_xml("s", cases))
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "1")
+    testcases = root.findall("testcase")
+    assert len(testcases) == 3
+    failure = testcases[1].find("failure")
+    assert failure is not None and "anomalies: lost" in failure.text
+    assert "store/b" in failure.text and "--seed 2" in failure.text
+    assert testcases[2].find("error").get("message") == "boom"
+    assert testcases[0].find("failure") is None
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_a_real_suite_prints_a_table_and_writes_junit(tmp_path):
+    path = write(
+        tmp_path,
+        """
+name: tiny
+defaults: {time_limit: 3, nemesis_interval: 1, rate: 30}
+matrix:
+  workload: [broadcast, txn]
+seeds: [5]
+""",
+    )
+    junit = tmp_path / "out" / "junit.xml"
+    result = run_cli(
+        "run", "--suite", str(path), "--junit-xml", str(junit), "--store", str(tmp_path / "s")
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[1/2]" in result.stdout and "[2/2]" in result.stdout
+    assert result.stdout.count("VALID") >= 4  # a row per case as it ends, then the table
+    root = ET.parse(junit).getroot()
+    assert root.get("tests") == "2" and root.get("failures") == "0"
+    assert_no_processes_left(tmp_path)

@@ -1,0 +1,246 @@
+"""Fault-injection suites: a YAML matrix of runs, a verdict table, and JUnit XML for CI.
+
+    tobtest run --suite examples/ci-suite.yaml --junit-xml results.xml
+
+A suite file:
+
+    name: ci-smoke
+    defaults:                 # any `tobtest run` option, by its name (dashes or underscores)
+      time_limit: 10
+      nodes: 3
+    matrix:                   # every combination is one case
+      protocol: [paxos, multipaxos]
+      nemesis: [partition, "kill,pause"]
+      workload: [broadcast, txn]
+    seeds: [1, 2]             # or test_count: 2 (seeds 1..N)
+
+Every case runs as `tobtest run` would, one after another, each in the store. A bad file
+raises `SuiteError` with one line that says where (file, key, or line and column).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tobtest.config import TestConfig
+from tobtest.nemesis.partition import SHAPE_NAMES
+from tobtest.nemesis.registry import parse_nemesis_list
+from tobtest.nemesis.targets import TARGET_SPECS
+from tobtest.node.protocols import PROTOCOLS
+from tobtest.node.protocols.base import READ_MODES
+from tobtest.workloads import WORKLOADS
+
+
+class SuiteError(Exception):
+    """A suite file that cannot be used; the message is one line naming the place."""
+
+
+# option name -> (TestConfig field, parser). Parsers raise ValueError with a reason.
+def _int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"expected an integer, got {v!r}")
+    return v
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"expected a number, got {v!r}")
+    return float(v)
+
+
+def _choice(choices: Any) -> Any:
+    def parse(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"unknown value {v!r} (known: {', '.join(sorted(choices))})")
+        return str(v)
+
+    return parse
+
+
+def _list_of(choices: Any) -> Any:
+    def parse(v: Any) -> list[str]:
+        items = v if isinstance(v, list) else [s.strip() for s in str(v).split(",") if s.strip()]
+        unknown = [i for i in items if i not in choices]
+        if unknown or not items:
+            raise ValueError(f"unknown value(s) {unknown} (known: {', '.join(choices)})")
+        return [str(i) for i in items]
+
+    return parse
+
+
+def _nemesis(v: Any) -> list[str]:
+    text = ",".join(v) if isinstance(v, list) else str(v)
+    return parse_nemesis_list(text)
+
+
+def _strings(v: Any) -> list[str]:
+    return [str(i) for i in (v if isinstance(v, list) else [v])]
+
+
+OPTIONS: dict[str, tuple[str, Any]] = {
+    "nodes": ("nodes", _int),
+    "protocol": ("protocol", _choice(PROTOCOLS)),
+    "workload": ("workload", _choice(WORKLOADS)),
+    "nemesis": ("nemesis", _nemesis),
+    "nemesis_interval": ("nemesis_interval_s", _number),
+    "partition_shapes": ("partition_shapes", _list_of(SHAPE_NAMES)),
+    "nemesis_targets": ("nemesis_targets", _list_of(TARGET_SPECS)),
+    "time_limit": ("time_limit_s", _number),
+    "rate": ("rate", _number),
+    "concurrency": ("concurrency", _int),
+    "read_fraction": ("read_fraction", _number),
+    "read_mode": ("read_modes", _list_of(READ_MODES)),
+    "bug": ("bugs", _strings),
+    "op_timeout": ("op_timeout_s", _number),
+}
+TOP_KEYS = {"name", "defaults", "matrix", "seeds", "test_count"}
+
+
+@dataclass
+class Suite:
+    name: str
+    cases: list[TestConfig] = field(default_factory=list)
+
+
+def _apply(config: TestConfig, where: str, key: str, value: Any) -> None:
+    name = key.replace("-", "_")
+    if name not in OPTIONS:
+        raise SuiteError(f"{where}.{key}: unknown option (known: {', '.join(sorted(OPTIONS))})")
+    attr, parse = OPTIONS[name]
+    try:
+        setattr(config, attr, parse(value))
+    except ValueError as exc:
+        raise SuiteError(f"{where}.{key}: {exc}") from None
+
+
+def load_suite(path: Path, store: str = "store") -> Suite:
+    """Reads and validates a suite file and expands its matrix into run configs."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        place = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise SuiteError(f"{place}: invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}: a suite is a mapping with 'matrix' (and 'defaults', 'seeds')")
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise SuiteError(
+            f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(TOP_KEYS))})"
+        )
+    defaults = data.get("defaults") or {}
+    matrix = data.get("matrix") or {}
+    if not isinstance(defaults, dict) or not isinstance(matrix, dict):
+        raise SuiteError(f"{path}: 'defaults' and 'matrix' must be mappings")
+    for key, values in matrix.items():
+        if not isinstance(values, list) or not values:
+            raise SuiteError(f"{path}: matrix.{key}: expected a non-empty list of values")
+    seeds = _seeds(path, data)
+    name = str(data.get("name") or path.stem)
+    suite = Suite(name)
+    keys = list(matrix)
+    for combo in itertools.product(*(matrix[k] for k in keys)):
+        for seed in seeds:
+            config = TestConfig(store=store, seed=seed)
+            for key, value in defaults.items():
+                _apply(config, f"{path}: defaults", str(key), value)
+            for key, value in zip(keys, combo, strict=True):
+                _apply(config, f"{path}: matrix", str(key), value)
+            suite.cases.append(config)
+    return suite
+
+
+def _seeds(path: Path, data: dict[str, Any]) -> list[int]:
+    if "seeds" in data and "test_count" in data:
+        raise SuiteError(f"{path}: give either 'seeds' or 'test_count', not both")
+    if "seeds" in data:
+        seeds = data["seeds"]
+        if (
+            not isinstance(seeds, list)
+            or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        ):
+            raise SuiteError(f"{path}: seeds: expected a list of non-negative integers")
+        return list(seeds)
+    count = data.get("test_count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise SuiteError(f"{path}: test_count: expected a positive integer, got {count!r}")
+    return list(range(1, count + 1))
+
+
+def case_name(config: TestConfig) -> str:
+    return f"{config.test_name} seed={config.seed}"
+
+
+@dataclass
+class CaseResult:
+    config: TestConfig
+    valid: Any
+    run_path: str
+    duration_s: float
+    summary: str
+    error: str | None = None
+
+
+def summarize(results: dict[str, Any]) -> str:
+    """One line per checker with its verdict and anomaly kinds: the failure text in JUnit."""
+    lines = []
+    for name, result in results.get("checkers", {}).items():
+        kinds = ", ".join(result.get("anomaly_types") or [])
+        error = result.get("error")
+        lines.append(
+            f"{name}: {result.get('valid')}"
+            + (f" anomalies: {kinds}" if kinds else "")
+            + (f" error: {error}" if error else "")
+        )
+    return "\n".join(lines)
+
+
+def junit_xml(suite_name: str, cases: list[CaseResult]) -> str:
+    """JUnit XML: one testcase per run; invalid is a failure, unknown and crashes errors."""
+    failures = sum(1 for c in cases if c.valid is False)
+    errors = sum(1 for c in cases if c.valid is not False and c.valid is not True)
+    root = ET.Element(
+        "testsuite",
+        name=suite_name,
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors=str(errors),
+        time=f"{sum(c.duration_s for c in cases):.3f}",
+        timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    for case in cases:
+        element = ET.SubElement(
+            root,
+            "testcase",
+            classname=f"tobtest.{suite_name}",
+            name=case_name(case.config),
+            time=f"{case.duration_s:.3f}",
+        )
+        details = f"{case.summary}\nstore: {case.run_path}\nreproduce with: "
+        details += case.config.reproduce_command()
+        if case.valid is False:
+            failure = ET.SubElement(
+                element, "failure", message="history is invalid", type="invalid"
+            )
+            failure.text = details
+        elif case.valid is not True:
+            message = case.error or "verdict unknown"
+            error = ET.SubElement(element, "error", message=message, type="unknown")
+            error.text = details
+        ET.SubElement(element, "system-out").text = details
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
