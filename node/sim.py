@@ -11,6 +11,7 @@ delivered everywhere once the faults heal, and reads that are prefixes of the or
     sim = Simulation(PaxosProtocol, n=3, seed=7, net=NetConfig(drop=0.1, duplicate=0.1))
     sim.random_clients(count=30, start_ms=0, end_ms=1_000)
     sim.random_faults(start_ms=0, end_ms=1_000)
+    sim.run(1_000)                      # the faulty period
     sim.settle(quiet_ms=3_000)          # heal everything, restart everyone, run on
     assert sim.violations() == [], f"reproduce with seed {sim.seed}"
 
@@ -270,7 +271,8 @@ class Simulation:
         self.now_ms = max(self.now_ms, until_ms)
 
     def settle(self, quiet_ms: float) -> None:
-        """Heals the network, brings every node up, then runs `quiet_ms` more."""
+        """Heals the network, brings every node up, then runs `quiet_ms` more. Faults
+        scheduled for later still happen: call it once the faulty period has been run."""
         self.run(self.now_ms)
         self._set_blocked(set())
         for i, node in enumerate(self.nodes):
