@@ -1,0 +1,106 @@
+"""Reading a run folder leniently: nemesis intervals, figures, the store listing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tobtest.checker.report_data import (
+    describe_nemesis,
+    figures,
+    list_runs,
+    load_run,
+    nemesis_intervals,
+    quantile,
+)
+from tobtest.histories.op import NEMESIS, Op
+
+from tests.checker.test_report_runs import make_run
+from tests.helpers.history_builder import HistoryBuilder
+
+
+def _nemesis(index: int, t: int, type_: str, f: str, value: object = None) -> Op:
+    return Op(index, t, type_, NEMESIS, f, value)
+
+
+def test_nemesis_intervals_pair_starts_with_stops_and_heals() -> None:
+    ops = [
+        _nemesis(0, 0, "invoke", "start-partition"),
+        _nemesis(1, 1, "ok", "start-partition", {"shape": "one", "grudge": {"n1": ["n2"]}}),
+        _nemesis(2, 2, "invoke", "start-kill"),
+        _nemesis(3, 3, "ok", "start-kill", {"target": "one", "nodes": ["n2"]}),
+        _nemesis(4, 4, "invoke", "stop-partition"),
+        _nemesis(5, 5, "ok", "stop-partition", {"grudge": {}}),
+        _nemesis(6, 6, "invoke", "start-pause"),
+        _nemesis(7, 7, "info", "start-pause", None),
+        _nemesis(8, 8, "invoke", "heal-kill"),
+    ]
+    intervals = nemesis_intervals(ops)
+    by_name = {i.name: i for i in intervals}
+    assert by_name["partition"].stop is not None and by_name["partition"].stop.index == 5
+    assert by_name["partition"].description == "partition one n1<-x-n2"
+    assert by_name["kill"].stop is None  # its heal was invoked but never completed
+    assert by_name["kill"].description == "kill n2"
+    assert by_name["pause"].ok is False
+
+
+def test_describe_nemesis_covers_each_fault_shape() -> None:
+    clock = Op(0, 0, "ok", NEMESIS, "start-clock", {"fault": {"op": "bump", "delta_ms": 250.0},
+               "target": "one", "nodes": ["n3"]})  # fmt: skip
+    assert describe_nemesis(clock) == "clock op=bump delta_ms=250.0 n3"
+    heal = Op(1, 0, "ok", NEMESIS, "heal-partition", {"grudge": {}})
+    assert describe_nemesis(heal) == "heal-partition healed"
+    failed = Op(2, 0, "info", NEMESIS, "start-kill", None, error="TimeoutError")
+    assert describe_nemesis(failed) == "start-kill info: TimeoutError"
+
+
+def test_lenient_history_reading_and_figures(tmp_path: Path) -> None:
+    h = HistoryBuilder(step_ns=10_000_000)
+    for v in range(10):
+        h.broadcast(v % 2, v, node="n1", position=v)
+    p = h.invoke(3, "broadcast", 99, node="n2")
+    h.fail(p)
+    h.invoke(4, "read", None, node="n1")  # never completes
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lines = [op.to_json() for op in h.ops]
+    lines.insert(3, "not json")
+    (run_dir / "history.jsonl").write_text("\n".join(lines) + '\n{"index": 1')
+    run = load_run(run_dir)
+    assert len(run.history) == len(h.ops)
+    assert any("2 line(s) of history.jsonl are not ops" in n for n in run.notes)
+    fig = figures(run)
+    assert fig.counts == {("broadcast", "ok"): 10, ("broadcast", "fail"): 1, ("read", "open"): 1}
+    p50, p99, count = fig.latency_ms["broadcast"]
+    assert (p50, p99, count) == (10.0, 10.0, 10)
+    assert round(fig.duration_s, 3) == round((h.ops[-1].time_ns - h.ops[0].time_ns) / 1e9, 3)
+
+
+def test_quantile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert quantile(values, 0.5) == 50.0
+    assert quantile(values, 0.99) == 99.0
+    assert quantile(values, 1.0) == 100.0
+    assert quantile([], 0.5) != quantile([], 0.5)  # NaN
+
+
+def test_list_runs_newest_first_and_links_skipped(tmp_path: Path) -> None:
+    make_run(tmp_path, "a", "20260101T120000", seed=1)
+    make_run(tmp_path, "b", "20260102T120000", seed=1, bug=True)
+    make_run(tmp_path, "a", "20260103T120000", seed=2, partial=True)
+    (tmp_path / "not-a-test.txt").write_text("x")
+    rows = list_runs(tmp_path)
+    assert [r.relative for r in rows] == [
+        "a/20260103T120000",
+        "b/20260102T120000",
+        "a/20260101T120000",
+    ]
+    assert [r.valid for r in rows] == [None, False, True]
+    assert rows[1].started == "2026-01-02 12:00:00"
+    assert (rows[1].protocol, rows[1].nemesis, rows[1].workload) == (
+        "paxos",
+        "partition",
+        "broadcast",
+    )
+    (tmp_path / "b" / "20260102T120000" / "results.json").write_text(json.dumps([1]))
+    assert list_runs(tmp_path)[1].valid == "unknown"
