@@ -19,10 +19,17 @@ def _paxos() -> type[Protocol]:
     return PaxosProtocol
 
 
+def _multipaxos() -> type[Protocol]:
+    from tobtest.node.protocols.multipaxos import MultiPaxosProtocol
+
+    return MultiPaxosProtocol
+
+
 # name -> loader of the core class; loaders keep imports lazy so a broken mode cannot
 # stop the others from loading.
 PROTOCOLS: dict[str, Callable[[], type[Protocol]]] = {
     "paxos": _paxos,
+    "multipaxos": _multipaxos,
 }
 
 
