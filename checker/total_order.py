@@ -27,6 +27,13 @@ Anomaly kinds; each anomaly is `{"ops": [op indices], "explanation": str, ...det
   nonmonotonic        a node's read does not extend a read of that node that completed
                       before it was invoked
   realtime            broadcast A was acked before B was invoked, yet B is ordered before A
+  wrong-position      (with `ack_contract=True`) a broadcast acked at node N with position
+                      p, while N's reads hold another value at p
+  ack-before-delivery (with `ack_contract=True`) a read of node N, invoked after N acked a
+                      broadcast at position p, holds p or fewer values: N acked before it
+                      delivered
+The last two check tobtest's wire contract (an ack means "delivered here, at this
+position"), which not every TOB promises; the runner turns them on for its nodes.
   stale-read          a `log`/`lease` read lacks a broadcast acked before it was invoked, or
                       is shorter than a `log`/`lease` read that completed before that
                       (`local` reads are only sequentially consistent and are exempt)
@@ -66,6 +73,8 @@ ANOMALY_KINDS = (
     "nonmonotonic",
     "realtime",
     "stale-read",
+    "wrong-position",
+    "ack-before-delivery",
     "malformed",
 )
 LINEARIZABLE_READ_MODES = frozenset({"log", "lease"})
@@ -431,6 +440,66 @@ def _check_read(h: _Parsed, r: _Read, snap: tuple, acked: list[int], rep: _Repor
         rep.add("stale-read", [e.inv, e.done, r.inv, r.done], why)
 
 
+def _ack_position(b: _Broadcast) -> tuple[Any, int] | None:
+    """(node, position) of an acked broadcast whose ack names both, else None."""
+    done = b.done
+    if b.status != "ok" or done is None:
+        return None
+    position = done.extra.get("position") if isinstance(done, Op) else None
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        return None
+    return done.node or b.inv.node, position
+
+
+def _ack_checks(h: _Parsed, rep: _Report) -> None:
+    """wrong-position and ack-before-delivery: an ack says the node delivered the value at
+    that position, so the node's reads must agree, and a later read there must hold it."""
+    longest: dict[Any, _Read] = {}
+    for rid in h.ok_reads:
+        r = h.reads[rid]
+        best = longest.get(r.node)
+        if r.node is not None and (best is None or len(r.value) > len(best.value)):
+            longest[r.node] = r
+    for b in h.broadcasts:
+        acked = _ack_position(b)
+        if acked is None:
+            continue
+        node, p = acked
+        longest_read = longest.get(node)
+        if longest_read is None:
+            continue
+        r = longest_read
+        if p < len(r.value) and r.value[p] != b.value:
+            why = (
+                f"broadcast {b.value!r} was acked by {node} at position {p}, but {_who(r)} "
+                f"has {r.value[p]!r} there"
+            )
+            rep.add("wrong-position", [b.inv, b.done, r.inv, r.done], why, value=b.value)
+    # In history order: the highest acked position per node, checked at each read's invoke.
+    best_ack: dict[Any, tuple[int, int]] = {}  # node -> (position, broadcast id)
+    snap: dict[int, tuple[int, int] | None] = {}
+    for code in h.events:
+        kind, i = code & 3, code >> 2
+        if kind == _B_DONE:
+            acked = _ack_position(h.broadcasts[i])
+            if acked is not None:
+                node, p = acked
+                if p > best_ack.get(node, (-1, -1))[0]:
+                    best_ack[node] = (p, i)
+        elif kind == _R_INVOKE and h.reads[i].ok:
+            snap[i] = best_ack.get(h.reads[i].node)
+        elif kind == _R_DONE and h.reads[i].ok and snap.get(i) is not None:
+            r = h.reads[i]
+            p, bid = snap[i]  # type: ignore[misc]
+            if len(r.value) <= p:
+                b = h.broadcasts[bid]
+                why = (
+                    f"{r.node} acked broadcast {b.value!r} at position {p} at {rep.at(b.done)}, "
+                    f"yet {_who(r)} invoked at {rep.at(r.inv)} returned only {len(r.value)} values"
+                )
+                rep.add("ack-before-delivery", [b.inv, b.done, r.inv, r.done], why, value=b.value)
+
+
 def _lost_check(h: _Parsed, pos: dict[Any, int], rep: _Report) -> int:
     """lost: every final read must hold every acked broadcast. Returns the acked ones held."""
     finals = [h.reads[i] for i in h.ok_reads if h.reads[i].final]
@@ -461,6 +530,7 @@ def check(
     history: list[Op],
     anomaly_limit: int = ANOMALY_LIMIT,
     require_final_read: bool = True,
+    ack_contract: bool = True,
     **_opts: Any,
 ) -> dict[str, Any]:
     """Checks a TOB history; see the module docstring for kinds and verdicts."""
@@ -469,13 +539,15 @@ def check(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _check(history, anomaly_limit, require_final_read)
+        return _check(history, anomaly_limit, require_final_read, ack_contract)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _check(history: list[Op], anomaly_limit: int, require_final_read: bool) -> dict[str, Any]:
+def _check(
+    history: list[Op], anomaly_limit: int, require_final_read: bool, ack_contract: bool = False
+) -> dict[str, Any]:
     rep = _Report(anomaly_limit)
     h = _parse(history, rep)
     rep.t0 = h.t0
@@ -486,6 +558,8 @@ def _check(history: list[Op], anomaly_limit: int, require_final_read: bool) -> d
     seen = _value_checks(h, ref, pos, rep)
     _order_checks(h, ref, rep)
     _sweep(h, pos, rep)
+    if ack_contract:
+        _ack_checks(h, rep)
     acked_in_final = _lost_check(h, pos, rep)
     finals = sum(1 for i in h.ok_reads if h.reads[i].final)
 

@@ -175,6 +175,28 @@ def stale_lease_read(bad: bool) -> HistoryBuilder:
 
 
 # (invalid name, near-miss name, builder): the invalid name starts with its anomaly kind.
+def wrong_position(bad: bool) -> HistoryBuilder:
+    """n2 acks 2 at position 1, but its own read puts 3 there (bad) or 2 (fine)."""
+    h = _start()
+    p3 = h.invoke(2, "broadcast", 3, node="n3")
+    h.broadcast(1, 2, "n2", position=1)
+    h.info(p3)
+    order = [1, 3, 2] if bad else [1, 2, 3]
+    h.read(3, "n2", order)
+    _finals(h, order)
+    return h
+
+
+def ack_before_delivery(bad: bool) -> HistoryBuilder:
+    """n2 acks 2 at position 1; a read of n2 invoked after the ack returns [1] (bad), or
+    the short read is of n3, which acked nothing (fine: a node may lag)."""
+    h = _start()
+    h.broadcast(1, 2, "n2", position=1)
+    h.read(3, "n2" if bad else "n3", [1])
+    _finals(h, [1, 2])
+    return h
+
+
 PAIRS: list[tuple[str, str, Callable[[bool], HistoryBuilder]]] = [
     ("incompatible-order-final-reads-diverge", "final-read-strict-prefix", incompatible_order),
     ("duplicate-delivered-twice-after-timeout", "info-broadcast-delivered-once", duplicate),
@@ -187,6 +209,8 @@ PAIRS: list[tuple[str, str, Callable[[bool], HistoryBuilder]]] = [
     ("stale-read-log-read-misses-acked", "stale-local-read", stale_log_read),
     ("stale-read-log-read-after-ack", "log-read-concurrent-with-ack", stale_log_read_concurrent),
     ("stale-read-lease-read-shorter", "lease-reads-overlapping", stale_lease_read),
+    ("wrong-position-ack-disagrees-with-read", "ack-position-agrees", wrong_position),
+    ("ack-before-delivery-read-after-ack", "lagging-node-without-ack", ack_before_delivery),
 ]
 
 
