@@ -40,7 +40,12 @@ from tobtest.checker.report_data import (
     verdict_class,
     verdict_word,
 )
-from tobtest.checker.report_explain import anomaly_ops, checker_sections, short_value
+from tobtest.checker.report_explain import (
+    CheckerView,
+    anomaly_ops,
+    checker_sections,
+    short_value,
+)
 from tobtest.checker.report_timeline import GUTTER_PX, NEMESIS_LANE_PX, Timeline, build_timeline
 
 log = logging.getLogger("tobtest.report")
@@ -103,6 +108,7 @@ def render_report(run_dir: Path) -> str:
         "pair_count": len(run.pairs),
         "has_results": run.results is not None,
         "sections": sections,
+        "glance": _glance(sections),
         "anomalies_open": ANOMALIES_OPEN,
         "timeline": timeline or Timeline([], [], [], [], 0, 0, 0),
         "shown_ops": timeline.shown_ops if timeline else set(),
@@ -116,6 +122,25 @@ def render_report(run_dir: Path) -> str:
         "node_keys": NODE_STATUS_KEYS,
     }
     return environment().get_template("report.html").render(**context)
+
+
+def _glance(sections: list[CheckerView]) -> list[dict[str, Any]]:
+    """The first anomaly of each kind, for the summary at the top of the page."""
+    rows = []
+    for view in sections:
+        for kind in view.kinds:
+            if kind.anomalies:
+                first = kind.anomalies[0]
+                rows.append(
+                    {
+                        "checker": view.name,
+                        "kind": kind.kind,
+                        "total": kind.total,
+                        "anchor": first.anchor,
+                        "explanation": first.explanation,
+                    }
+                )
+    return rows
 
 
 def _guard(notes: list[str], what: str, build: Any, default: Any) -> Any:

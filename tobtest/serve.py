@@ -130,6 +130,10 @@ class StoreHandler(BaseHTTPRequestHandler):
             if urlsplit(self.path).path in ("/", "/index.html"):
                 self._send_html(self._index_page(root), send_body)
                 return
+            if self.path == "/favicon.ico":  # browsers ask for it on plain-text pages
+                self.send_response(HTTPStatus.NO_CONTENT)
+                self.end_headers()
+                return
             target = resolve_request_path(root, self.path)
             if target.is_dir():
                 self._send_dir(root, target, send_body)

@@ -141,7 +141,8 @@ def test_plots_are_embedded_pngs_and_nothing_is_fetched_from_elsewhere(invalid_r
         for attr in ("src", "href"):
             value = a.get(attr, "")
             assert not value.startswith(("http:", "https:", "//")), (tag, value)
-    assert [t for t, a in page.tags if t in ("link", "iframe")] == []
+    assert [t for t, a in page.tags if t == "iframe"] == []
+    assert all(a["href"].startswith("data:") for t, a in page.tags if t == "link")
 
 
 def test_links_to_the_run_files_and_node_logs_resolve(invalid_run: Any) -> None:
