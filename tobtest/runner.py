@@ -197,10 +197,12 @@ class Runner:
             while await self._next_slot(deadline):
                 op = self.workload.next_op()
                 node = self._node_rng.choice(self.cluster.names)
-                client = clients.get(node)
-                if client is None:
-                    client = clients[node] = NodeClient(*self.cluster.client_address(node))
-                outcome_type = await self._invoke(process, node, client, op)
+                client = self._client(clients, node)
+                fallback = None
+                if self.workload.retries and len(self.cluster.names) > 1:
+                    other = self._node_rng.choice([n for n in self.cluster.names if n != node])
+                    fallback = (other, self._client(clients, other))
+                outcome_type = await self._invoke(process, node, client, op, fallback)
                 if outcome_type == "info":
                     # Jepsen: a process with an indeterminate op never issues another;
                     # the worker carries on as a fresh process with fresh connections.
@@ -212,17 +214,32 @@ class Runner:
             for c in clients.values():
                 await c.close()
 
-    async def _invoke(self, process: int, node: str, client: NodeClient, op: dict[str, Any]) -> str:
+    def _client(self, clients: dict[str, NodeClient], node: str) -> NodeClient:
+        assert self.cluster is not None
+        client = clients.get(node)
+        if client is None:
+            client = clients[node] = NodeClient(*self.cluster.client_address(node))
+        return client
+
+    async def _invoke(
+        self,
+        process: int,
+        node: str,
+        client: NodeClient,
+        op: dict[str, Any],
+        fallback: tuple[str, NodeClient] | None = None,
+    ) -> str:
         # msg_id is the workload's own handle; the history keeps the op's meaning.
         extra = {k: v for k, v in op.items() if k not in ("f", "value", "msg_id")}
         self.recorder.record("invoke", process, op["f"], op.get("value"), node=node, **extra)
-        outcome = await self.workload.invoke(client, op, self.config.op_timeout_s)
+        outcome = await self.workload.invoke(client, op, self.config.op_timeout_s, fallback)
         self.recorder.record(
             outcome.type,
             process,
             op["f"],
             outcome.value,
-            node=node,
+            # The node that answered: a retried broadcast is acked by the other node.
+            node=outcome.node or node,
             error=outcome.error,
             **{**extra, **outcome.extra},
         )

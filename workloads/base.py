@@ -25,6 +25,8 @@ class Outcome:
     value: Any = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The node that answered, when it is not the one the op was sent to (a retry).
+    node: str | None = None
 
 
 class Workload(ABC):
@@ -41,8 +43,18 @@ class Workload(ABC):
     def next_op(self) -> dict[str, Any]:
         """The next op to invoke: {"f": ..., "value": ..., and extra fields}."""
 
+    # A workload that retries a request on another node (same msg_id) says so; the runner
+    # then passes `fallback`, a client of another node, and its name.
+    retries: bool = False
+
     @abstractmethod
-    async def invoke(self, client: NodeClient, op: dict[str, Any], timeout_s: float) -> Outcome:
+    async def invoke(
+        self,
+        client: NodeClient,
+        op: dict[str, Any],
+        timeout_s: float,
+        fallback: tuple[str, NodeClient] | None = None,
+    ) -> Outcome:
         """Runs one op against a node; raises nothing but returns the outcome."""
 
     def final_op(self) -> dict[str, Any] | None:

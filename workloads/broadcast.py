@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tobtest.workloads.base import Outcome, Workload, outcome_of_client_error
+from tobtest.workloads.base import Outcome, Workload
 from tobtest.workloads.client import ClientError, NodeClient
 
 # Error codes after which the node surely did not take the broadcast in.
@@ -35,11 +35,13 @@ class BroadcastWorkload(Workload):
     name = "broadcast"
     # The same history judged twice: natively, and mapped onto Elle's list-append.
     checkers = ("total-order", "broadcast-elle")
+    retries = True
 
     def __init__(self, rng: random.Random, options: dict[str, Any] | None = None) -> None:
         super().__init__(rng, options)
         self.read_fraction = float(self.options.get("read_fraction", 0.1))
         self.read_modes: list[str] = list(self.options.get("read_modes") or ["local"])
+        self.retry = bool(self.options.get("retry", True))
         self._next_value = 0
 
     def next_op(self) -> dict[str, Any]:
@@ -53,26 +55,57 @@ class BroadcastWorkload(Workload):
         # Final reads ask each node for what it delivered: its own view, so `local`.
         return {"f": "read", "value": None, "read_mode": "local", "final": True}
 
-    async def invoke(self, client: NodeClient, op: dict[str, Any], timeout_s: float) -> Outcome:
+    async def invoke(
+        self,
+        client: NodeClient,
+        op: dict[str, Any],
+        timeout_s: float,
+        fallback: tuple[str, NodeClient] | None = None,
+    ) -> Outcome:
         if op["f"] == "broadcast":
-            request = {"type": "broadcast", "value": op["value"], "msg_id": f"m{op['value']}"}
-            expected = "broadcast_ok"
-        else:
-            request = {"type": "read", "mode": op.get("read_mode", "local")}
-            expected = "read_ok"
-        idempotent = op["f"] == "read"
+            return await self._broadcast(client, op, timeout_s, fallback)
+        request = {"type": "read", "mode": op.get("read_mode", "local")}
         try:
             reply = await client.request(request, timeout_s)
         except ClientError as exc:
-            outcome = outcome_of_client_error(exc, idempotent)
-            outcome.value = op.get("value")
-            return outcome
-        if reply.get("type") == expected:
-            if op["f"] == "broadcast":
-                return Outcome("ok", op["value"], extra={"position": reply.get("position")})
+            return Outcome("fail", op.get("value"), error=str(exc))
+        if reply.get("type") == "read_ok":
             value = reply.get("value")
             return Outcome("ok", value if isinstance(value, list) else None)
-        code = str(reply.get("code", "unexpected-reply"))
-        error = f"{code}: {reply.get('text', reply)}"
-        definite = code in DEFINITE_ERRORS or idempotent
-        return Outcome("fail" if definite else "info", op.get("value"), error=error)
+        return Outcome("fail", None, error=f"{reply.get('code')}: {reply.get('text', reply)}")
+
+    async def _broadcast(
+        self,
+        client: NodeClient,
+        op: dict[str, Any],
+        timeout_s: float,
+        fallback: tuple[str, NodeClient] | None,
+    ) -> Outcome:
+        # A broadcast that times out is retried once on another node with the same msg_id,
+        # as an at-least-once client would: the node's dedupe must make that safe.
+        request = {"type": "broadcast", "value": op["value"], "msg_id": f"m{op['value']}"}
+        attempts: list[tuple[str | None, NodeClient]] = [(None, client)]
+        if fallback is not None and self.retry:
+            attempts.append(fallback)
+        budget_s = timeout_s / len(attempts)
+        failure = Outcome("info", op["value"])
+        for node, target in attempts:
+            try:
+                reply = await target.request(request, budget_s)
+            except ClientError as exc:
+                if exc.definite and node is None and len(attempts) == 1:
+                    return Outcome("fail", op["value"], error=str(exc))
+                failure = Outcome("info", op["value"], error=str(exc))
+                continue
+            if reply.get("type") == "broadcast_ok":
+                extra = {"position": reply.get("position")}
+                if node is not None:
+                    extra["retried"] = True
+                return Outcome("ok", op["value"], extra=extra, node=node)
+            code = str(reply.get("code", "unexpected-reply"))
+            error = f"{code}: {reply.get('text', reply)}"
+            if code in DEFINITE_ERRORS and node is None and len(attempts) == 1:
+                return Outcome("fail", op["value"], error=error)
+            failure = Outcome("info", op["value"], error=error)
+        # Once a retry was sent, a failure of either attempt leaves the fate unknown.
+        return failure

@@ -59,7 +59,13 @@ class RegisterWorkload(Workload):
             command = {"op": "cas", "key": key, "from": op["value"][0], "to": op["value"][1]}
         return {"type": "broadcast", "value": command, "msg_id": op["msg_id"]}
 
-    async def invoke(self, client: NodeClient, op: dict[str, Any], timeout_s: float) -> Outcome:
+    async def invoke(
+        self,
+        client: NodeClient,
+        op: dict[str, Any],
+        timeout_s: float,
+        fallback: tuple[str, NodeClient] | None = None,
+    ) -> Outcome:
         is_read = op["f"] == "read"
         try:
             reply = await client.request(self._request(op), timeout_s)

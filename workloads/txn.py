@@ -54,7 +54,13 @@ class TxnWorkload(Workload):
         self._txn_count += 1
         return {"f": "txn", "value": txn, "msg_id": f"t{self._txn_count}"}
 
-    async def invoke(self, client: NodeClient, op: dict[str, Any], timeout_s: float) -> Outcome:
+    async def invoke(
+        self,
+        client: NodeClient,
+        op: dict[str, Any],
+        timeout_s: float,
+        fallback: tuple[str, NodeClient] | None = None,
+    ) -> Outcome:
         request = {
             "type": "broadcast",
             "value": {"op": "txn", "txn": op["value"]},

@@ -88,3 +88,24 @@ def test_broadcast_timeouts_are_info_and_reads_fail(node_client):
     b, r, c = asyncio.run(main())
     assert (b.type, r.type) == ("info", "fail")
     assert c.type == "fail" and "cannot connect" in c.error
+
+
+def test_a_broadcast_is_retried_on_another_node_with_the_same_msg_id(node_client):
+    workload = BroadcastWorkload(random.Random(0))
+
+    async def main():
+        dead = NodeClient("127.0.0.1", 1)
+        live = NodeClient("127.0.0.1", node_client)
+        try:
+            first = await workload.invoke(dead, {"f": "broadcast", "value": 7}, 2.0, ("n9", live))
+            # The same value again (a client retrying): delivered once, same position.
+            again = await workload.invoke(live, {"f": "broadcast", "value": 7}, 2.0)
+            read = await workload.invoke(live, {"f": "read", "value": None}, 2.0)
+            return first, again, read
+        finally:
+            await live.close()
+
+    first, again, read = asyncio.run(main())
+    assert (first.type, first.node, first.extra) == ("ok", "n9", {"position": 0, "retried": True})
+    assert again.extra["position"] == 0
+    assert read.value == [7]
