@@ -10,7 +10,7 @@ entries, with Phase 2 alone (accept/accepted), up to MAX_IN_FLIGHT slots at once
 forward their clients' entries to the leader and learn chosen slots from the commit index
 that the leader's accepts and heartbeats carry; heartbeats also carry the lease (see
 `multipaxos_params` and the "Multi-Paxos" section of PROTOCOL.md). Acceptor and learner are
-in `multipaxos_replica`.
+in `multipaxos_replica`, the client side in `multipaxos_clients`.
 
     core = MultiPaxosProtocol(node_id=0, n=1, rng=random.Random(7))
     fx = core.step(ClientBroadcast(request_id=1, msg_id="m1", value=42), now_ms=0.0)
@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from tobtest.node.protocols.base import (
@@ -42,6 +41,7 @@ from tobtest.node.protocols.base import (
     ProtocolConfig,
     Tick,
 )
+from tobtest.node.protocols.multipaxos_clients import FORWARD_BATCH, MultiPaxosClientSide
 from tobtest.node.protocols.multipaxos_params import (
     NOOP,
     ZERO,
@@ -68,9 +68,6 @@ BUGS: tuple[str, ...] = ("ack-before-majority", "lease-from-ack", "forget-promis
 
 MAX_IN_FLIGHT = 64  # slots the leader has proposed and not yet seen chosen
 MAX_QUEUED = 10_000  # entries waiting at the leader for a slot; more are dropped (re-forwarded)
-MAX_PENDING = 10_000  # this node's client entries not yet done; beyond, "overloaded"
-FORWARD_BATCH = 64  # entries per forward message
-FORWARD_BURST = 1024  # entries (re-)forwarded in one step at most
 ROUNDS_KEPT = 8  # heartbeat rounds whose acks still count towards a lease
 
 
@@ -100,25 +97,20 @@ class _Round:
     counted: bool = False
 
 
-@dataclass
-class _Pending:
-    entry: Entry
-    forwarded_ms: float
-
-
-class MultiPaxosProtocol(MultiPaxosReplica):
+class MultiPaxosProtocol(MultiPaxosClientSide):
     """Multi-Paxos core: election with a lease, the leader's Phase 2 pipeline, forwarding."""
 
     name = "multipaxos"
+    # Declared again: the protocol modules form an import cycle for mypy (the registry
+    # imports the cores lazily), which then infers this from our `None` assignments.
+    _leader: int | None
 
     def __init__(
         self, node_id: int, n: int, rng: random.Random, config: ProtocolConfig | None = None
     ) -> None:
         super().__init__(node_id, n, rng, config)
-        # Role and election.
-        self._role = "follower"
+        # Role and election (role, leader and lease are in MultiPaxosClientSide).
         self._ballot: Ballot = ZERO  # our own ballot while candidate or leader
-        self._leader: int | None = None
         self._election_deadline_ms: float | None = None
         self._p1: _Phase1 | None = None
         # Leader.
@@ -127,17 +119,9 @@ class MultiPaxosProtocol(MultiPaxosReplica):
         self._in_flight: dict[int, _InFlight] = {}
         self._adopted: dict[int, Entry] = {}
         self._next_slot = 0
-        self._barrier_slot = -1  # our no-op after the adopted range; leases wait for it
         self._rounds: OrderedDict[int, _Round] = OrderedDict()
         self._round = 0
         self._next_heartbeat_ms = NEG_INF
-        self._lease_until_ms = NEG_INF
-        # Client side: this node's clients' entries until delivered (or answered) here,
-        # in the order they were last forwarded.
-        self._pending: OrderedDict[EntryKey, _Pending] = OrderedDict()
-        self._waiters: dict[str, list[int]] = {}
-        self._read_waiters: dict[str, int] = {}
-        self._read_seq = 0
 
     # ---- the contract ---------------------------------------------------------------------
 
@@ -145,7 +129,8 @@ class MultiPaxosProtocol(MultiPaxosReplica):
         self._fx, self._now_ms = Effects(), now_ms
         if self._restored:
             self._after_restart()
-            self._election_deadline_ms = self._grant_until_ms + self._draw_timeout_ms()
+            wait_ms = self._draw_timeout_ms() if self.n > 1 else 0.0
+            self._election_deadline_ms = max(self._grant_until_ms, now_ms) + wait_ms
         if isinstance(event, PeerMessage):
             src, body = event.src, event.body
             if nat(src) and src < self.n and src != self.node_id and isinstance(body, dict):
@@ -195,103 +180,6 @@ class MultiPaxosProtocol(MultiPaxosReplica):
             "messages_received": dict(self._received),
         }
 
-    # ---- client requests ------------------------------------------------------------------
-
-    def _on_broadcast(self, ev: ClientBroadcast) -> None:
-        msg_id = ev.msg_id
-        if not isinstance(msg_id, str):
-            self._reply(ev.request_id, _error("bad-request", "msg_id must be a string"))
-        elif msg_id in self._positions:
-            self._reply_ok(ev.request_id, msg_id, self._positions[msg_id])
-        elif msg_id in self._waiters or ("msg", msg_id) in self._chosen_keys:
-            self._waiters.setdefault(msg_id, []).append(ev.request_id)
-        elif len(self._pending) >= MAX_PENDING:
-            # Refused before it was queued or forwarded: it will never be proposed by us.
-            self._reply(ev.request_id, _error("overloaded", "too many pending broadcasts"))
-        else:
-            self._waiters[msg_id] = [ev.request_id]
-            self._add_pending({"k": "msg", "id": msg_id, "v": ev.value})
-
-    def _on_read(self, ev: ClientRead) -> None:
-        if ev.mode == "local":
-            self._reply_read(ev.request_id, "local")
-        elif ev.mode == "log" and len(self._pending) < MAX_PENDING:
-            # Random bits keep marker ids unique across restarts of a node (the counter resets).
-            self._read_seq += 1
-            read_id = f"r{self.node_id}-{self.rng.getrandbits(32):08x}-{self._read_seq}"
-            self._read_waiters[read_id] = ev.request_id
-            self._add_pending({"k": "read", "id": read_id})
-        elif ev.mode == "log":
-            self._reply(ev.request_id, _error("overloaded", "too many pending requests"))
-        elif ev.mode == "lease":
-            self._on_lease_read(ev.request_id)
-        else:
-            text = f"unknown read mode {ev.mode!r} (use log, lease or local)"
-            self._reply(ev.request_id, _error("unsupported-read-mode", text))
-
-    def _on_lease_read(self, request_id: int) -> None:
-        if self._role != "leader":
-            body = _error("not-leader", "lease reads are served by the leader")
-            self._reply(request_id, {**body, "leader": self._leader})
-        elif self._now_ms < self._lease_until_ms and self._next_deliver > self._barrier_slot:
-            self._counts["lease_reads"] += 1
-            self._reply_read(request_id, "lease")
-        else:
-            # No majority-acked heartbeat recent enough, or our barrier no-op (which puts all
-            # earlier leaders' values below it) is not delivered yet.
-            self._counts["lease_refusals"] += 1
-            body = _error("no-lease", "the leader holds no lease (or is still catching up)")
-            self._reply(request_id, {**body, "leader": self.node_id})
-
-    def _add_pending(self, entry: Entry) -> None:
-        key = entry_key(entry)
-        assert key is not None
-        self._pending[key] = _Pending(entry, self._now_ms)
-        self._submit([entry])
-
-    def _submit(self, entries: list[Entry]) -> None:
-        """Hands entries to the leader: our own queue if we lead, else a forward message.
-        With no known leader they stay pending until one is heard of."""
-        if self._role == "leader":
-            for entry in entries:
-                self._enqueue(entry)
-        elif self._leader is not None and self._leader != self.node_id:
-            for k in range(0, len(entries), FORWARD_BATCH):
-                self._counts["forwards"] += 1
-                body = {"type": "forward", "entries": entries[k : k + FORWARD_BATCH]}
-                self._send(self._leader, body)
-
-    def _reforward(self, every: bool) -> None:
-        """Re-submits pending entries: all (a new leader), or those forwarded long ago.
-        Dedupe by id at the leader and at delivery makes repeats harmless."""
-        due_ms = self._now_ms - self.params.forward_timeout_ms
-        batch: list[Entry] = []
-        for key, p in list(islice(self._pending.items(), FORWARD_BURST)):
-            if not every and p.forwarded_ms > due_ms:
-                break  # kept in forwarding order: the rest are younger
-            p.forwarded_ms = self._now_ms
-            self._pending.move_to_end(key)
-            batch.append(p.entry)
-        self._submit(batch)
-
-    def _on_delivered(self, entry: Entry, position: int | None) -> None:
-        if entry["k"] == "read":
-            self._pending.pop(("read", entry["id"]), None)
-            request_id = self._read_waiters.pop(entry["id"], None)
-            if request_id is not None:
-                self._reply_read(request_id, "log")
-        elif entry["k"] == "msg" and position is not None:
-            self._pending.pop(("msg", entry["id"]), None)
-            for request_id in self._waiters.pop(entry["id"], []):
-                self._reply_ok(request_id, entry["id"], position)
-
-    def _reply_ok(self, request_id: int, msg_id: str, position: int) -> None:
-        body = {"type": "broadcast_ok", "msg_id": msg_id, "position": position}
-        self._reply(request_id, body)
-
-    def _reply_read(self, request_id: int, mode: str) -> None:
-        self._reply(request_id, {"type": "read_ok", "mode": mode, "value": list(self._values)})
-
     # ---- election -------------------------------------------------------------------------
 
     def _draw_timeout_ms(self) -> float:
@@ -312,7 +200,8 @@ class MultiPaxosProtocol(MultiPaxosReplica):
         round_ = max(self._max_ballot, self._promised)[0] + 1  # past every ballot seen
         self._ballot = (round_, self.node_id)
         self._raise_max_ballot(self._ballot)
-        self._role, self._leader = "candidate", None
+        self._role = "candidate"
+        self._leader = None
         self._counts["phase1_rounds"] += 1
         self._election_deadline_ms = self._now_ms + self._draw_timeout_ms()
         start = self._next_deliver
@@ -364,7 +253,8 @@ class MultiPaxosProtocol(MultiPaxosReplica):
             self._become_leader(p1)
 
     def _become_leader(self, p1: _Phase1) -> None:
-        self._role, self._leader, self._p1 = "leader", self.node_id, None
+        self._role, self._p1 = "leader", None
+        self._leader = self.node_id
         self._counts["elections_won"] += 1
         self._adopted = {s: e for s, (_, e) in p1.adopted.items() if s not in self._chosen}
         self._next_slot = p1.start
@@ -384,7 +274,8 @@ class MultiPaxosProtocol(MultiPaxosReplica):
         if self._role == "follower":
             return
         self._counts["step_downs"] += 1
-        self._role, self._leader, self._p1 = "follower", None, None
+        self._role, self._p1 = "follower", None
+        self._leader = None
         self._queue.clear()
         self._queued.clear()
         self._in_flight.clear()
@@ -568,7 +459,3 @@ class MultiPaxosProtocol(MultiPaxosReplica):
         "catchup": MultiPaxosReplica._on_catchup,
         "decisions": MultiPaxosReplica._on_decisions,
     }
-
-
-def _error(code: str, text: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "text": text}

@@ -3,8 +3,9 @@
 `MultiPaxosReplica` holds what every node does whatever its role: promise (one ballot for
 the whole log), accept per slot, grant leases on heartbeats, learn chosen slots from commit
 indexes and catch-up replies, deliver them in slot order, and rebuild all that from its
-`persist` records. `multipaxos.MultiPaxosProtocol` adds election, the leader's pipeline and
-the client side through the hooks at the end of this class. Use that class, not this one:
+`persist` records. `multipaxos_clients` adds the client side, and
+`multipaxos.MultiPaxosProtocol` election and the leader's pipeline, through the hooks at the
+end of this class. Use the latter, not this one:
 
     core = MultiPaxosProtocol(node_id=0, n=3, rng=random.Random(1))
 """
@@ -58,7 +59,6 @@ COUNTERS = (
 
 class MultiPaxosReplica(Protocol):
     """Acceptor, learner and plumbing; the leader and client side live in the subclass."""
-
 
     def __init__(
         self, node_id: int, n: int, rng: random.Random, config: ProtocolConfig | None = None
@@ -136,6 +136,8 @@ class MultiPaxosReplica(Protocol):
         """First step after `restore`: a lease we granted before the crash may still run (its
         expiry was not persisted), so refuse competing ballots for a whole grant from now."""
         self._restored = False
+        if self.n == 1:
+            return  # alone: nobody else can hold a lease
         self._grant_holder = self._promised[1] if self._promised != ZERO else None
         self._grant_until_ms = self._now_ms + self.params.grant_ms
 

@@ -403,3 +403,13 @@ def test_malformed_peer_messages_are_ignored() -> None:
             core.step(PeerMessage(src=src, body=body), 400.0 + k)  # must not raise
         core.step(PeerMessage(src=1, body="not a dict"), 9999.0)
         assert core.status(9999.0)["protocol"] == "multipaxos"
+
+
+def test_a_restarted_single_node_leads_again_at_once_with_a_higher_ballot() -> None:
+    first = make(n=1)
+    records = first.step(ClientBroadcast(request_id=1, msg_id="a", value="A"), 0.0).persist
+    core = make(n=1)
+    core.restore(records)
+    fx = core.step(ClientBroadcast(request_id=2, msg_id="b", value="B"), 10.0)
+    assert [(d.position, d.msg_id) for d in fx.deliver] == [(1, "b")]
+    assert core.status(10.0)["ballot"] == [2, 0]
