@@ -1,0 +1,147 @@
+"""Do tobtest's checks catch the seeded bugs? Runs each bug's fault/workload recipe over
+several seeds, with the bug and without it, and counts invalid verdicts.
+
+    .venv/bin/python bench/bugs.py                     # every bug, 5 seeds each
+    .venv/bin/python bench/bugs.py --bug no-dedupe --seeds 3
+    .venv/bin/python bench/bugs.py --list
+
+A bug is caught when `tobtest run` reports the buggy nodes invalid in at least 4 of 5 seeds
+while the correct nodes pass the same runs (same seed, so the same fault schedule). Each
+run is a real cluster, bounded by its time limit (at most 60 s of test time); two runs go
+at once on a 2-core machine. Figures go to bench/out/bugs.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+
+# bug -> the `tobtest run` arguments that expose it (protocol, workload, nemesis, ...).
+RECIPES: dict[str, list[str]] = {
+    # per-slot Paxos (`node/protocols/paxos.py`)
+    "deliver-on-arrival": ["--protocol", "paxos", "--nemesis", "partition,link",
+                           "--nemesis-interval", "3", "--time-limit", "15", "--rate", "80"],
+    "ack-on-choose": ["--protocol", "paxos", "--nemesis", "partition,link",
+                      "--nemesis-interval", "3", "--time-limit", "15", "--rate", "80",
+                      "--read-mode", "local,log", "--read-fraction", "0.3"],
+    "no-dedupe": ["--protocol", "paxos", "--nemesis", "partition",
+                  "--partition-shapes", "one,majority", "--nemesis-interval", "3",
+                  "--time-limit", "20", "--rate", "80", "--op-timeout", "1"],
+    # the node shell: replies before the log is synced; lost when a kill loses unsynced writes
+    "no-fsync": ["--protocol", "paxos", "--nemesis", "disk", "--nemesis-interval", "2",
+                 "--time-limit", "20", "--rate", "80"],
+}  # fmt: skip
+MULTIPAXOS_RECIPES: dict[str, list[str]] = {
+    "ack-before-majority": ["--protocol", "multipaxos", "--nemesis", "partition",
+                            "--partition-shapes", "primaries", "--nemesis-interval", "3",
+                            "--time-limit", "20", "--rate", "80"],
+    "lease-from-ack": ["--protocol", "multipaxos", "--workload", "register",
+                       "--read-mode", "lease", "--nemesis", "pause,clock,link",
+                       "--nemesis-targets", "primaries", "--nemesis-interval", "2",
+                       "--time-limit", "30", "--rate", "80"],
+    "forget-promise": ["--protocol", "multipaxos", "--nemesis", "kill,partition",
+                       "--nemesis-targets", "primaries", "--nemesis-interval", "2",
+                       "--time-limit", "30", "--rate", "80"],
+}  # fmt: skip
+
+
+def available_recipes() -> dict[str, list[str]]:
+    from tobtest.node.protocols import PROTOCOLS
+
+    recipes = dict(RECIPES)
+    if "multipaxos" in PROTOCOLS:
+        recipes.update(MULTIPAXOS_RECIPES)
+    return recipes
+
+
+def run_once(bug: str | None, args: list[str], seed: int, store: Path) -> dict[str, object]:
+    argv = [sys.executable, "-m", "tobtest", "run", *args, "--seed", str(seed), "--store",
+            str(store), "--name", f"{bug or 'correct'}-{seed}"]  # fmt: skip
+    if bug is not None:
+        argv += ["--bug", bug]
+    started = time.monotonic()
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False
+    )
+    verdict = {0: True, 1: False, 2: "unknown"}.get(proc.returncode, f"exit {proc.returncode}")
+    anomalies = sorted(
+        {
+            kind.strip()
+            for line in proc.stdout.splitlines()
+            if "anomalies:" in line
+            for kind in line.split("anomalies:")[1].split("error:")[0].split(",")
+            if kind.strip()
+        }
+    )
+    return {
+        "bug": bug,
+        "seed": seed,
+        "valid": verdict,
+        "anomalies": anomalies,
+        "seconds": round(time.monotonic() - started, 1),
+        "stderr_tail": proc.stderr.strip().splitlines()[-1:] if proc.returncode > 2 else [],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bug", action="append", help="only these bugs")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args(argv)
+    recipes = available_recipes()
+    if args.list:
+        for bug, recipe in recipes.items():
+            print(f"{bug}: tobtest run {' '.join(recipe)} --bug {bug}")
+        return 0
+    bugs = args.bug or list(recipes)
+    unknown = [b for b in bugs if b not in recipes]
+    if unknown:
+        parser.error(f"unknown bug(s) {unknown}; known: {list(recipes)}")
+    store = OUT / "bugs-store"
+    jobs = [(bug, seed, with_bug) for bug in bugs for seed in range(1, args.seeds + 1)
+            for with_bug in (True, False)]  # fmt: skip
+    results: list[dict[str, object]] = []
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        futures = [
+            pool.submit(run_once, bug if with_bug else None, recipes[bug], seed, store / bug)
+            for bug, seed, with_bug in jobs
+        ]
+        for (bug, seed, with_bug), future in zip(jobs, futures, strict=True):
+            result = future.result()
+            result["recipe_bug"] = bug
+            results.append(result)
+            label = bug if with_bug else f"{bug} (correct)"
+            kinds = ", ".join(result["anomalies"])  # type: ignore[arg-type]
+            print(f"{label:<32} seed {seed}: {result['valid']!s:<8} {kinds}  "
+                  f"{result['seconds']} s", flush=True)  # fmt: skip
+    summary = []
+    print(f"\n{'bug':<22} {'invalid with bug':>17} {'invalid correct':>16}  caught")
+    for bug in bugs:
+        buggy = [r for r in results if r["recipe_bug"] == bug and r["bug"] == bug]
+        correct = [r for r in results if r["recipe_bug"] == bug and r["bug"] is None]
+        caught = sum(1 for r in buggy if r["valid"] is False)
+        false_alarms = sum(1 for r in correct if r["valid"] is False)
+        ok = caught >= 0.8 * len(buggy) and false_alarms == 0
+        summary.append({"bug": bug, "caught": caught, "runs": len(buggy), "pass": ok,
+                        "false_alarms": false_alarms, "recipe": recipes[bug]})  # fmt: skip
+        print(f"{bug:<22} {caught:>12}/{len(buggy):<4} {false_alarms:>11}/{len(correct):<4}  "
+              f"{'yes' if ok else 'NO'}")  # fmt: skip
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "bugs.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=1))
+    return 0 if all(s["pass"] for s in summary) else 1
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)
+    sys.exit(main())
