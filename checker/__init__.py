@@ -37,12 +37,20 @@ def _broadcast_elle() -> CheckFn:
     return check_broadcast
 
 
+def _elle() -> CheckFn:
+    from tobtest.checker.elle import check
+
+    return check
+
+
 CHECKERS: dict[str, Callable[[], CheckFn]] = {
     "total-order": _total_order,
     "linearizable": _linearizable,
     "list-append": _list_append,
     # The broadcast history mapped onto list-append (one key): Elle's inference over a TOB.
     "broadcast-elle": _broadcast_elle,
+    # Jepsen's Elle itself (elle-cli), when its jar is configured; unknown otherwise.
+    "elle": _elle,
 }
 
 

@@ -227,6 +227,8 @@ def run(
 @click.option("--nil-read", type=click.Choice(["no-value", "unknown"]), default=None,
               help="How a read of nil reads (Porcupine: no-value; Knossos: unknown).")  # fmt: skip
 @click.option("--initial", default=None, help="Initial model value, as JSON (e.g. 0, null).")
+@click.option("--elle-jar", type=click.Path(dir_okay=False), default=None,
+              help="elle-cli jar for --checker elle [default: $TOBTEST_ELLE_JAR].")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def check(
     path: str | None,
@@ -237,6 +239,7 @@ def check(
     fail_means: str | None,
     nil_read: str | None,
     initial: str | None,
+    elle_jar: str | None,
     as_json: bool,
 ) -> None:
     """Check a stored run (a run folder) or a history file; default: the latest run."""
@@ -277,6 +280,10 @@ def check(
             lin["initial"] = json.loads(initial)
         except ValueError:
             raise BadArguments(f"--initial must be JSON, got {initial!r}") from None
+    if elle_jar is not None:
+        per_checker.setdefault("elle", {})["elle_jar"] = elle_jar
+    if model is not None:
+        per_checker.setdefault("elle", {}).setdefault("model", model)
     if not names:
         names = ["linearizable"] if model is not None else ["total-order"]
     results = check_all(history, names, per_checker=per_checker)
