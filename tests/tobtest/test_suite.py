@@ -42,7 +42,7 @@ test_count: 2
 
 def test_the_example_suite_loads():
     suite = load_suite(REPO / "examples" / "ci-suite.yaml")
-    assert len(suite.cases) == 6
+    assert len(suite.cases) == 12
 
 
 @pytest.mark.parametrize(
