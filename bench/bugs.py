@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runs import run_tobtest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
@@ -64,32 +65,10 @@ def available_recipes() -> dict[str, list[str]]:
 
 
 def run_once(bug: str | None, args: list[str], seed: int, store: Path) -> dict[str, object]:
-    argv = [sys.executable, "-m", "tobtest", "run", *args, "--seed", str(seed), "--store",
-            str(store), "--name", f"{bug or 'correct'}-{seed}"]  # fmt: skip
-    if bug is not None:
-        argv += ["--bug", bug]
-    started = time.monotonic()
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False
-    )
-    verdict = {0: True, 1: False, 2: "unknown"}.get(proc.returncode, f"exit {proc.returncode}")
-    anomalies = sorted(
-        {
-            kind.strip()
-            for line in proc.stdout.splitlines()
-            if "anomalies:" in line
-            for kind in line.split("anomalies:")[1].split("error:")[0].split(",")
-            if kind.strip()
-        }
-    )
-    return {
-        "bug": bug,
-        "seed": seed,
-        "valid": verdict,
-        "anomalies": anomalies,
-        "seconds": round(time.monotonic() - started, 1),
-        "stderr_tail": proc.stderr.strip().splitlines()[-1:] if proc.returncode > 2 else [],
-    }
+    name = f"{bug or 'correct'}-{seed}"
+    result = run_tobtest([*args, *(["--bug", bug] if bug else [])], seed, store, name)
+    result["bug"] = bug
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

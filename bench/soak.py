@@ -1,0 +1,73 @@
+"""Soak: the correct nodes under every nemesis alone and all together, both protocols,
+several seeds each. Every run must be valid; a single anomaly is a bug in tobtest's node.
+
+    .venv/bin/python bench/soak.py                  # 2 protocols x 7 nemesis sets x 3 seeds
+    .venv/bin/python bench/soak.py --seeds 1 --time-limit 10
+
+Each run is a real cluster (3 nodes, broadcast workload with log and local reads, and the
+txn workload for the `all` set), bounded by its time limit; two runs go at once. Prints a
+table of runs, ops and verdicts, and writes bench/out/soak.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runs import run_tobtest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+NEMESES = ["partition", "kill", "pause", "clock", "link", "disk", "all"]
+PROTOCOLS = ["paxos", "multipaxos"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--time-limit", type=float, default=20.0)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--nemesis", action="append", help="only these nemesis sets")
+    args = parser.parse_args(argv)
+    store = OUT / "soak-store"
+    jobs = []
+    for protocol in PROTOCOLS:
+        for nemesis in args.nemesis or NEMESES:
+            for seed in range(1, args.seeds + 1):
+                workloads = ["broadcast", "txn"] if nemesis == "all" else ["broadcast"]
+                for workload in workloads:
+                    run_args = ["--protocol", protocol, "--nemesis", nemesis,
+                                "--workload", workload, "--nemesis-interval", "3",
+                                "--time-limit", f"{args.time_limit:g}", "--rate", "60"]  # fmt: skip
+                    if workload == "broadcast":
+                        run_args += ["--read-mode", "local,log", "--read-fraction", "0.2"]
+                    name = f"{protocol}-{workload}-{nemesis}-{seed}"
+                    jobs.append((name, run_args, seed))
+    results = []
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        futures = [pool.submit(run_tobtest, a, seed, store, name) for name, a, seed in jobs]
+        for future in futures:
+            r = future.result()
+            results.append(r)
+            ops = r["ops"]
+            print(f"{r['name']:<40} {r['valid']!s:<8} ok {ops.get('ok', 0):>5} "
+                  f"fail {ops.get('fail', 0):>4} info {ops.get('info', 0):>4} "
+                  f"faults {r['faults_applied']!s:>3} {', '.join(r['anomalies'])}",
+                  flush=True)  # fmt: skip
+    invalid = [r for r in results if r["valid"] is not True]
+    total_ops = sum(sum(r["ops"].values()) for r in results)
+    print(f"\n{len(results)} runs, {total_ops} ops, {len(results) - len(invalid)} valid, "
+          f"{len(invalid)} not valid")  # fmt: skip
+    for r in invalid:
+        print(f"  NOT VALID: {r['name']} {r['valid']} {r['anomalies']} {r['store']}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "soak.json").write_text(json.dumps({"runs": results, "total_ops": total_ops}, indent=1))
+    return 0 if not invalid else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
