@@ -38,8 +38,9 @@ RECIPES: dict[str, list[str]] = {
                   "--partition-shapes", "one,majority", "--nemesis-interval", "3",
                   "--time-limit", "20", "--rate", "80", "--op-timeout", "1"],
     # the node shell: replies before the log is synced; lost when a kill loses unsynced writes
-    "no-fsync": ["--protocol", "paxos", "--nemesis", "disk", "--nemesis-interval", "2",
-                 "--time-limit", "20", "--rate", "80"],
+    # (killing every node at once: a power cut of the whole cluster)
+    "no-fsync": ["--protocol", "paxos", "--nemesis", "disk", "--nemesis-targets", "all",
+                 "--nemesis-interval", "2", "--time-limit", "20", "--rate", "80"],
 }  # fmt: skip
 MULTIPAXOS_RECIPES: dict[str, list[str]] = {
     "ack-before-majority": ["--protocol", "multipaxos", "--nemesis", "partition",
