@@ -155,7 +155,8 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         row.update(
             calls=result.get("calls"),
             partitions=result.get("partitions"),
-            configurations=result.get("configurations"),
+            # On a timeout the checker counts no configurations (only finished keys'): say so.
+            configurations=result.get("configurations") if result["valid"] != "unknown" else None,
             error=result.get("error"),
         )
     elif case["kind"] in ("total-order", "broadcast-elle"):
@@ -395,7 +396,30 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The checked-out commit, and whether checker/ differs from it (others edit it)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "checker"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + (" (checker/ has uncommitted changes)" if dirty else "")
 
 
 def profile(name: str, out_dir: Path) -> str:
@@ -462,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     print(render(report))
     print(
         f"\n{report['date']}, {report['machine']['cores']} cores, {report['machine']['cpu']}, "
-        f"load {report['machine']['load_avg_at_start']}; total {report['total_s']} s; "
+        f"load {report['machine']['load_avg_at_start']}, commit {report['machine']['commit']}; "
+        f"total {report['total_s']} s; "
         f"JSON in {args.out}"
     )
     return 0
