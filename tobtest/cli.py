@@ -299,6 +299,16 @@ def check(
     sys.exit(exit_code_for(results["valid"]))
 
 
+def _register_inspect_commands() -> None:
+    from tobtest.cli_inspect import serve, show
+
+    cli.add_command(show)
+    cli.add_command(serve)
+
+
+_register_inspect_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps every way out to Jepsen's exit codes."""
     try:

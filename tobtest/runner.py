@@ -118,7 +118,17 @@ class Runner:
         self.progress.phase = "check"
         self._emit()
         results = self.check()
+        self._write_report()
         return RunResult(cfg, self.store.path, results)
+
+    def _write_report(self) -> None:
+        # A report that cannot be drawn must not cost the verdict: log it and go on.
+        try:
+            from tobtest.checker.report import write_report
+
+            write_report(self.store.path)
+        except Exception:
+            log.exception("could not write report.html for %s", self.store.path)
 
     def check(self) -> dict[str, Any]:
         results = check_all(
