@@ -114,6 +114,8 @@ def print_results(
             highlight=False,
         )
     out.print(f"  {label}: {run_path}", highlight=False)
+    if (run_path / "report.html").exists():
+        out.print(f"  report: {run_path / 'report.html'}", highlight=False)
     verdict = Text("Verdict: ")
     verdict.append(verdict_text(valid), style=verdict_style(valid))
     out.print(verdict)
