@@ -1,9 +1,11 @@
 """Benchmarks of tobtest's checkers: linearizability (the etcd corpus and generated
 registers), list-append and total order at growing sizes, against the project's targets.
 
-    .venv/bin/python bench/checkers.py            # the full set: several minutes
-    .venv/bin/python bench/checkers.py --quick    # small sizes, a smoke run (< 30 s)
+    .venv/bin/python bench/checkers.py            # the full set: about 80 s on 2 idle cores
+    .venv/bin/python bench/checkers.py --quick    # small sizes, a smoke run: a few seconds
     .venv/bin/python bench/checkers.py --profile list-append:1000000   # cProfile one case
+    .venv/bin/py-spy record -f raw -o la.raw -- .venv/bin/python bench/checkers.py \
+        --worker '{"kind": "list-append", "ops": 1000000}'    # one case as a subprocess runs it
 
 It prints one table per checker, PASS/MISS next to each target, and writes everything to
 bench/out/checkers.json (or `--out FILE`). Each generated case runs in its own subprocess, so
@@ -14,8 +16,10 @@ timed apart from checking. Sizes (`ops`) are history entries, invocations and co
 together. Histories come from bench/gen_histories.py and checker/list_append_gen.py, all
 valid by construction: a verdict of False on one of them is a checker bug.
 
-Profile names: `corpus`, `linearizable:<model>:<ops>:<clients>` (model `cas-register` or
-`kv`), `list-append:<ops>`, `total-order:<ops>`, `broadcast-elle:<ops>`.
+Case names for `--profile`: `corpus`, `linearizable:<model>:<ops>:<clients>` (model
+`cas-register` or `kv`), `list-append:<ops>`, `total-order:<ops>`, `broadcast-elle:<ops>`.
+`--worker` takes the same as JSON (`kind`, `ops`, and `model`, `clients`, `budget_s` for
+linearizable) and prints the measured row as JSON.
 """
 
 from __future__ import annotations
@@ -440,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the JSON")
     parser.add_argument("--profile", metavar="CASE", help="cProfile one case (see doc)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # one case, JSON in and out
+    parser.add_argument("--worker", metavar="JSON", help="run one case here; JSON in and out")
     args = parser.parse_args(argv)
     if args.worker:
         case = json.loads(args.worker)
