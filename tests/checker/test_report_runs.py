@@ -38,6 +38,7 @@ class _Sim:
         self.events: list[tuple[int, int, str, Any]] = []
         self.seq = 0
         self.order: list[int] = []  # the majority's order
+        self.positions: dict[int, int] = {}  # value -> its place in `order`
         self.frozen: list[int] | None = None  # what the isolated node had when cut off
         self.extra: list[int] = []  # bug: broadcasts the isolated node delivered on arrival
         self.diverged: list[int] | None = None  # bug: the isolated node's order after healing
@@ -57,11 +58,17 @@ class _Sim:
         self.ops.append(op)
         return op
 
+    def sequence(self, value: int) -> None:
+        if value not in self.positions:
+            self.positions[value] = len(self.order)
+            self.order.append(value)
+
     def view(self, node: str) -> list[int]:
         if node != ISOLATED:
             return list(self.order)
         if self.diverged is not None:
-            return self.diverged + [v for v in self.order if v not in set(self.diverged)]
+            seen = set(self.diverged)
+            return self.diverged + [v for v in self.order if v not in seen]
         if self.frozen is not None:
             return self.frozen + self.extra
         return list(self.order)
@@ -95,11 +102,11 @@ class _Sim:
         if kind == "tick":
             self.invoke(t)
         elif kind == "sequence":
-            self.order.append(data)
+            self.sequence(data)
         elif kind == "ok":
             slot, value, node, position = data
             if position is None:
-                position = self.order.index(value) if value in self.order else None
+                position = self.positions.get(value)
             extra = {} if position is None else {"position": position}
             self.record(t, "ok", self.processes[slot], "broadcast", value, node=node, **extra)
             self.busy.discard(slot)
@@ -112,8 +119,7 @@ class _Sim:
             if self.rng.random() < 0.5:  # indeterminate: some land after the heal
                 self.at(t + 400 * MS, "late", value)
         elif kind == "late":
-            if data not in self.order:
-                self.order.append(data)
+            self.sequence(data)
         elif kind == "nemesis-ok":
             self.nemesis_ok(t, data)
         elif kind == "read":
@@ -140,7 +146,8 @@ class _Sim:
         else:
             if self.partitioned and self.bug:
                 self.diverged = (self.frozen or []) + self.extra
-                self.order.extend(v for v in self.extra if v not in self.order)
+                for v in self.extra:
+                    self.sequence(v)
             self.partitioned, self.frozen, self.extra = False, None, []
             value = {"grudge": {}}
         self.record(t, "ok", NEMESIS, f, value)
