@@ -18,8 +18,8 @@ import click
 EXIT_BAD_ARGS = 254
 
 
-class UnknownRun(click.UsageError):
-    """A run or store that is not there; exits 254 (also when run standalone)."""
+class CannotInspect(click.UsageError):
+    """A run or store that is not there, or a port that cannot be had: exits 254."""
 
     exit_code = EXIT_BAD_ARGS
 
@@ -38,13 +38,13 @@ def show(run: str | None, store: str, list_runs: bool) -> None:
     root = Path(store)
     if list_runs:
         if not root.is_dir():
-            raise UnknownRun(f"no store at {root}")
+            raise CannotInspect(f"no store at {root}")
         show_list(root, Console())
         return
     try:
         run_dir = find_run(root, run)
     except FileNotFoundError as exc:
-        raise UnknownRun(str(exc)) from None
+        raise CannotInspect(str(exc)) from None
     show_run(run_dir, Console())
 
 
@@ -63,11 +63,11 @@ def serve(store: str, port: int) -> None:
 
     root = Path(store)
     if not root.is_dir():
-        raise UnknownRun(f"no store at {root}")
+        raise CannotInspect(f"no store at {root}")
     try:
         server = make_server(root, port)
     except OSError as exc:
-        raise UnknownRun(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+        raise CannotInspect(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     bound = server.server_address[1]
     click.echo(f"tobtest: serving {root} at http://127.0.0.1:{bound}/ (Ctrl-C stops)")
     try:

@@ -267,3 +267,21 @@ def test_serve_command_prints_its_url_and_stops_on_ctrl_c(store: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_serve_command_refuses_a_port_in_use_and_a_missing_store(
+    store: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from tobtest.cli_inspect import EXIT_BAD_ARGS, serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(serve, ["--store", str(store), "--port", str(port)])
+    assert result.exit_code == EXIT_BAD_ARGS
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    result = CliRunner().invoke(serve, ["--store", str(tmp_path / "missing"), "--port", "0"])
+    assert result.exit_code == EXIT_BAD_ARGS and "no store at" in result.output
