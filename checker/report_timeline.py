@@ -108,7 +108,13 @@ def _lanes(pairs: list[tuple[Op, Op | None, int, int]], concurrency: int) -> dic
             lane_end.append(-1)
         lane_of[process] = lane
         lane_end[lane] = bottom
-    return lane_of
+    # Left to right by the first process of each lane, as Jepsen orders its columns.
+    first: dict[int, tuple[int, Any]] = {}
+    for process, lane in lane_of.items():
+        key = (0, process) if isinstance(process, int) else (1, str(process))
+        first[lane] = min(first.get(lane, key), key)
+    order = {lane: rank for rank, lane in enumerate(sorted(first, key=first.__getitem__))}
+    return {process: order[lane] for process, lane in lane_of.items()}
 
 
 def _title(inv: Op, done: Op | None, t0: int) -> str:

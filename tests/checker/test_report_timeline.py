@@ -27,6 +27,8 @@ def test_bars_in_one_lane_never_overlap_and_every_client_op_is_drawn(tmp_path: P
             spans.sort()
             for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
                 assert end <= start
+        firsts = [int(header[1:].split(",")[0]) for header, _ in timeline.lanes]
+        assert firsts == sorted(firsts)  # lanes left to right by their first process
         outcomes = {b.css.split()[1] for b in client}
         assert {"ok", "info"} <= outcomes  # timeouts at the isolated node
 
