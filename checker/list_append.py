@@ -65,7 +65,6 @@ touches what Kahn's algorithm cannot peel off (nothing, in a valid history). Abo
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import time
 from typing import Any
@@ -228,10 +227,21 @@ def broadcast_as_list_append(history: list[Op], key: str = "log") -> list[Op]:
             if op.type == "ok" and not isinstance(read, list):
                 kind = "info"  # a malformed reply: we do not know what the node held
             value = [["r", key, read if isinstance(read, list) else None]]
-        out.append(dataclasses.replace(op, type=kind, f="txn", value=value, extra=extra))
+        out.append(
+            Op(op.index, op.time_ns, kind, op.process, "txn", value, op.node, op.error, extra)
+        )
     return out
 
 
 def check_broadcast(history: list[Op], **opts: Any) -> dict[str, Any]:
     """`check` on `broadcast_as_list_append(history)`; takes the same options."""
-    return check(broadcast_as_list_append(history), **opts)
+    # The mapping allocates an op per op and holds every read list: the cyclic GC would
+    # rescan them over and over for nothing (we make no cycles), so it waits until done.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        mapped = broadcast_as_list_append(history)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return check(mapped, **opts)
