@@ -87,6 +87,7 @@ def run_with_console(config: TestConfig) -> int:
             f"history kept in {runner.store.path}",
             highlight=False,
         )
+        runner.write_report()  # a NOT CHECKED page that still shows the history
         return EXIT_INTERRUPTED
     print_results(result.results, result.run_path, out)
     return exit_code_for(result.valid)

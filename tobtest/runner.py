@@ -118,10 +118,10 @@ class Runner:
         self.progress.phase = "check"
         self._emit()
         results = self.check()
-        self._write_report()
+        self.write_report()
         return RunResult(cfg, self.store.path, results)
 
-    def _write_report(self) -> None:
+    def write_report(self) -> None:
         # A report that cannot be drawn must not cost the verdict: log it and go on.
         try:
             from tobtest.checker.report import write_report
@@ -295,8 +295,25 @@ class Runner:
         return dict(zip(cluster.names, replies, strict=True))
 
     async def _primaries(self) -> list[str]:
+        """Nodes that claim to lead; if none answers so (a paused or partitioned leader
+        cannot), the node most of the answering nodes name as their leader."""
+        assert self.cluster is not None
         statuses = await self._statuses(timeout_s=0.5)
-        return [n for n, s in statuses.items() if s is not None and s.get("role") == "leader"]
+        claimed = [n for n, s in statuses.items() if s is not None and s.get("role") == "leader"]
+        if claimed:
+            return claimed
+        named = Counter(
+            s.get("leader")
+            for s in statuses.values()
+            if s is not None and s.get("leader") is not None
+        )
+        if not named:
+            return []
+        leader_id, _ = named.most_common(1)[0]
+        names = self.cluster.names
+        return (
+            [names[leader_id]] if isinstance(leader_id, int) and 0 <= leader_id < len(names) else []
+        )
 
     async def _quiesce(self) -> None:
         """Waits until every node's delivered count has stood still for the quiet period."""
