@@ -46,13 +46,14 @@ MULTIPAXOS_RECIPES: dict[str, list[str]] = {
     "ack-before-majority": ["--protocol", "multipaxos", "--nemesis", "partition",
                             "--partition-shapes", "primaries", "--nemesis-interval", "3",
                             "--time-limit", "20", "--rate", "80"],
+    # the leader stalls with acks on their way, wakes cut off, and counts them as fresh
     "lease-from-ack": ["--protocol", "multipaxos", "--workload", "register",
-                       "--read-mode", "lease", "--nemesis", "pause,clock,link",
-                       "--nemesis-targets", "primaries", "--nemesis-interval", "2",
-                       "--time-limit", "30", "--rate", "80"],
-    "forget-promise": ["--protocol", "multipaxos", "--nemesis", "kill,partition",
-                       "--nemesis-targets", "primaries", "--nemesis-interval", "2",
-                       "--time-limit", "30", "--rate", "80"],
+                       "--read-mode", "lease", "--nemesis", "stall", "--link-delay-ms", "100",
+                       "--nemesis-interval", "3", "--time-limit", "20", "--rate", "100"],
+    # a follower that promised the new leader restarts, forgets, and accepts the old one's
+    "forget-promise": ["--protocol", "multipaxos", "--nemesis", "stall,kill",
+                       "--nemesis-targets", "one", "--nemesis-interval", "2",
+                       "--time-limit", "30", "--rate", "100"],
 }  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tobtest.nemesis.proxy_client import ProxyControl
@@ -31,6 +31,8 @@ class NemesisContext:
     # The cluster, for process faults (kill, pause); typed loosely to keep nemesis/ free of
     # the runner's imports.
     cluster: Any = None
+    # Link faults in force for the whole run (background latency); nemeses restore them.
+    base_link_faults: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Nemesis(ABC):

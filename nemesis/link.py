@@ -56,15 +56,19 @@ class LinkNemesis(Nemesis):
             {"src": s, "dst": d, **toxic, "toxicity": toxicity}
             for s, d in self._links(list(ctx.node_names))
         ]
-        await ctx.proxy.link_faults(faults)
+        # Later specs win in the proxy, so the toxics override the background latency.
+        await ctx.proxy.link_faults([*ctx.base_link_faults, *faults])
         self.active = True
         self.summary = f"link {kind} on {len(faults)} links"
         return {"toxic": kind, "faults": faults}
 
     async def stop(self, ctx: NemesisContext) -> Any:
-        await ctx.proxy.clear_link_faults()
+        if ctx.base_link_faults:
+            await ctx.proxy.link_faults(ctx.base_link_faults)
+        else:
+            await ctx.proxy.clear_link_faults()
         self.active = False
-        return {"faults": []}
+        return {"faults": ctx.base_link_faults}
 
     def describe_active(self) -> str:
         return self.summary if self.active else ""

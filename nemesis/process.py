@@ -12,10 +12,12 @@ and its stop undoes only what it did, so kill and pause compose.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
 from tobtest.nemesis.base import Nemesis, NemesisContext
+from tobtest.nemesis.grudge import isolate
 from tobtest.nemesis.targets import TARGET_SPECS, check_target_specs, select_targets
 
 DEFAULT_TARGETS: tuple[str, ...] = ("one", "minority", "majority", "primaries", "some")
@@ -95,4 +97,51 @@ class PauseNemesis(_TargetedNemesis):
         return {"nodes": paused}
 
 
-__all__ = ["DiskNemesis", "KillNemesis", "PauseNemesis", "TARGET_SPECS"]
+class StallNemesis(Nemesis):
+    """A stalled primary: the leader freezes (SIGSTOP, as in a long GC pause or a VM
+    migration) and is cut off `isolate_after_s` later, while frozen; at stop it runs again,
+    still cut off, for `isolated_after_resume_s`, then the network heals. Whatever it believes on waking (a
+    lease, its leadership) meets a cluster that moved on without it: the lease's clock
+    assumptions under test, as Jepsen's pause-then-partition schedules do."""
+
+    name = "stall"
+
+    def __init__(self, rng: random.Random, options: dict[str, Any] | None = None) -> None:
+        super().__init__(rng, options)
+        self.isolated_after_resume_s = float(self.options.get("isolated_after_resume_s", 1.0))
+        # Cut it off a little after freezing it, so messages already on their way (the
+        # acks of its last heartbeats) land in its socket buffers, to be read on waking.
+        self.isolate_after_s = float(self.options.get("isolate_after_s", 0.3))
+        self.stalled: list[str] = []
+
+    async def start(self, ctx: NemesisContext) -> Any:
+        from tobtest.cluster import NodeState
+
+        targets = await select_targets("primaries", ctx.node_names, self.rng, ctx.primaries)
+        stalled = [n for n in targets if ctx.cluster.nodes[n].state is NodeState.RUNNING]
+        for name in stalled:
+            ctx.cluster.pause(name)
+        await asyncio.sleep(self.isolate_after_s)
+        grudge = isolate(ctx.node_names, stalled) if stalled else {}
+        await ctx.proxy.grudge(grudge)
+        self.stalled = stalled
+        self.active = True
+        return {"nodes": stalled, "grudge": {k: sorted(v) for k, v in grudge.items()}}
+
+    async def stop(self, ctx: NemesisContext) -> Any:
+        from tobtest.cluster import NodeState
+
+        resumed = [n for n in self.stalled if ctx.cluster.nodes[n].state is NodeState.PAUSED]
+        for name in resumed:
+            ctx.cluster.resume(name)
+        await asyncio.sleep(self.isolated_after_resume_s)
+        await ctx.proxy.heal()
+        self.stalled = []
+        self.active = False
+        return {"resumed": resumed, "healed_after_s": self.isolated_after_resume_s}
+
+    def describe_active(self) -> str:
+        return f"stall {','.join(self.stalled)}" if self.active else ""
+
+
+__all__ = ["DiskNemesis", "KillNemesis", "PauseNemesis", "StallNemesis", "TARGET_SPECS"]

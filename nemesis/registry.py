@@ -12,7 +12,7 @@ from tobtest.nemesis.base import Nemesis
 from tobtest.nemesis.clock import ClockNemesis
 from tobtest.nemesis.link import LinkNemesis
 from tobtest.nemesis.partition import PartitionNemesis
-from tobtest.nemesis.process import DiskNemesis, KillNemesis, PauseNemesis
+from tobtest.nemesis.process import DiskNemesis, KillNemesis, PauseNemesis, StallNemesis
 
 NEMESES: dict[str, type[Nemesis]] = {
     "partition": PartitionNemesis,
@@ -21,6 +21,7 @@ NEMESES: dict[str, type[Nemesis]] = {
     "clock": ClockNemesis,
     "link": LinkNemesis,
     "disk": DiskNemesis,
+    "stall": StallNemesis,
 }
 
 

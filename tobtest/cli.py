@@ -113,6 +113,8 @@ def cli(verbose: bool) -> None:
     help="Nodes that kill, pause, clock and disk faults hit "
     f"({', '.join(TARGET_SPECS)}) [default: a mix].",
 )
+@click.option("--link-delay-ms", type=click.FloatRange(0, 10000), default=0.0,
+              help="Background one-way latency on every link, for the whole run.")  # fmt: skip
 @click.option("--time-limit", type=click.FloatRange(0.5, 86400), default=20.0, show_default=True,
               help="Seconds of the main phase (workload and faults).")  # fmt: skip
 @click.option("--rate", type=click.FloatRange(0.1, 100000), default=50.0, show_default=True,
@@ -144,6 +146,7 @@ def run(
     nemesis_interval: float,
     partition_shapes: list[str] | None,
     nemesis_targets: list[str] | None,
+    link_delay_ms: float,
     time_limit: float,
     rate: float,
     concurrency: int | None,
@@ -179,6 +182,7 @@ def run(
         nemesis=nemesis,
         nemesis_interval_s=nemesis_interval,
         time_limit_s=time_limit,
+        link_delay_ms=link_delay_ms,
         rate=rate,
         concurrency=concurrency,
         read_fraction=read_fraction,

@@ -30,6 +30,8 @@ class TestConfig:
     partition_shapes: list[str] = field(default_factory=lambda: list(DEFAULT_SHAPES))
     # Which nodes kill, pause, clock and disk faults hit (None: each nemesis's default mix).
     nemesis_targets: list[str] | None = None
+    # Background one-way latency on every link for the whole run (0: none), like a WAN.
+    link_delay_ms: float = 0.0
     time_limit_s: float = 20.0
     rate: float = 50.0
     # None: two clients per node.
@@ -84,6 +86,8 @@ class TestConfig:
             args += ["--partition-shapes", ",".join(self.partition_shapes)]
         if self.nemesis_targets:
             args += ["--nemesis-targets", ",".join(self.nemesis_targets)]
+        if self.link_delay_ms:
+            args += ["--link-delay-ms", f"{self.link_delay_ms:g}"]
         if self.read_modes:
             args += ["--read-mode", ",".join(self.read_modes)]
         if self.read_fraction is not None:

@@ -146,11 +146,17 @@ class Runner:
     async def _main_phase(self, proxy: ProxyControl) -> None:
         cfg = self.config
         assert self.cluster is not None
+        base_faults = (
+            [{"src": "*", "dst": "*", "delay_ms": cfg.link_delay_ms}] if cfg.link_delay_ms else []
+        )
+        if base_faults:
+            await proxy.link_faults(base_faults)
         ctx = NemesisContext(
             node_names=self.cluster.names,
             proxy=proxy,
             primaries=self._primaries,
             cluster=self.cluster,
+            base_link_faults=base_faults,
         )
         nemesis_opts: dict[str, dict[str, Any]] = {"partition": {"shapes": cfg.partition_shapes}}
         if cfg.nemesis_targets:

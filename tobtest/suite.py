@@ -93,6 +93,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "partition_shapes": ("partition_shapes", _list_of(SHAPE_NAMES)),
     "nemesis_targets": ("nemesis_targets", _list_of(TARGET_SPECS)),
     "time_limit": ("time_limit_s", _number),
+    "link_delay_ms": ("link_delay_ms", _number),
     "rate": ("rate", _number),
     "concurrency": ("concurrency", _int),
     "read_fraction": ("read_fraction", _number),
