@@ -100,9 +100,10 @@ class PauseNemesis(_TargetedNemesis):
 class StallNemesis(Nemesis):
     """A stalled primary: the leader freezes (SIGSTOP, as in a long GC pause or a VM
     migration) and is cut off `isolate_after_s` later, while frozen; at stop it runs again,
-    still cut off, for `isolated_after_resume_s`, then the network heals. Whatever it believes on waking (a
-    lease, its leadership) meets a cluster that moved on without it: the lease's clock
-    assumptions under test, as Jepsen's pause-then-partition schedules do."""
+    still cut off, for `isolated_after_resume_s`, then the network heals. Whatever it
+    believes on waking (a lease, its leadership) meets a cluster that moved on without it:
+    the lease's clock assumptions under test, as Jepsen's pause-then-partition schedules
+    do."""
 
     name = "stall"
 
