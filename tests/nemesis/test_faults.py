@@ -153,3 +153,37 @@ def test_link_and_partition_faults_reach_the_proxy(tmp_path):
         assert not (await ctx.proxy.status())["grudge"]
 
     run(tmp_path, scenario)
+
+
+def test_stall_freezes_and_isolates_the_primary_then_wakes_it_cut_off(tmp_path):
+    from tobtest.nemesis.process import StallNemesis
+
+    async def scenario(ctx: NemesisContext) -> None:
+        stall = StallNemesis(random.Random(7), {"isolated_after_resume_s": 0.2})
+        value = await stall.start(ctx)
+        assert value["nodes"] == ["n2"]  # the primary
+        assert ctx.cluster.nodes["n2"].state is NodeState.PAUSED
+        assert (await ctx.proxy.status())["grudge"] == {
+            "n1": ["n2"],
+            "n2": ["n1", "n3"],
+            "n3": ["n2"],
+        }
+        assert await stall.stop(ctx) == {"resumed": ["n2"], "healed_after_s": 0.2}
+        assert ctx.cluster.nodes["n2"].state is NodeState.RUNNING
+        assert not (await ctx.proxy.status())["grudge"]
+
+    run(tmp_path, scenario)
+
+
+def test_link_nemesis_restores_the_background_latency(tmp_path):
+    async def scenario(ctx: NemesisContext) -> None:
+        ctx.base_link_faults = [{"src": "*", "dst": "*", "delay_ms": 30}]
+        await ctx.proxy.link_faults(ctx.base_link_faults)
+        link = LinkNemesis(random.Random(8), {"toxics": ["loss"]})
+        await link.start(ctx)
+        assert len((await ctx.proxy.status())["faults"]) > 1
+        await link.stop(ctx)
+        faults = (await ctx.proxy.status())["faults"]
+        assert [f.get("delay_ms") for f in faults] == [30]
+
+    run(tmp_path, scenario)
