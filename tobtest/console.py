@@ -61,7 +61,7 @@ def run_with_console(config: TestConfig) -> int:
             live.update(Text(progress_line(p)))
         elif time.monotonic() - last_plain[0] >= PLAIN_PROGRESS_EVERY_S or p.phase == "check":
             last_plain[0] = time.monotonic()
-            err.print(progress_line(p), highlight=False, markup=False)
+            err.print(progress_line(p), highlight=False, markup=False, soft_wrap=True)
 
     runner = Runner(config, on_progress)
     err.print(f"tobtest: {config.test_name}, seed {config.seed}", highlight=False)
@@ -105,7 +105,7 @@ def print_results(
             line.append(f"  anomalies: {', '.join(result['anomaly_types'])}")
         if result.get("error"):
             line.append(f"  error: {result['error']}")
-        out.print(line)
+        out.print(line, soft_wrap=True)
     valid = results.get("valid")
     ops = results.get("ops")
     if ops:
