@@ -21,6 +21,24 @@ from typing import Any
 from tobtest.checker.list_append_index import ListAppendIndex, Txn
 
 
+def _brief(values: Any, at: int | None = None, width: int = 5) -> str:
+    """A read for a sentence: whole when short, else the part around `at` (or the end)."""
+    seq = list(values)
+    if len(seq) <= 2 * width + 2:
+        return repr(seq)
+    at = len(seq) - 1 if at is None else max(0, min(at, len(seq) - 1))
+    lo, hi = max(0, at - width), min(len(seq), at + width + 1)
+    inner = ", ".join(repr(x) for x in seq[lo:hi])
+    return f"[{'..., ' if lo else ''}{inner}{', ...' if hi < len(seq) else ''}] ({len(seq)} items)"
+
+
+def _first_difference(a: Any, b: Any) -> int:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
+
+
 def _case(ops: list[int], explanation: str, **details: Any) -> dict[str, Any]:
     return {"ops": ops, **details, "explanation": explanation}
 
@@ -40,8 +58,10 @@ def incompatible_orders(idx: ListAppendIndex) -> list[dict[str, Any]]:
             out.append(
                 _case(
                     [idx.op(node), idx.op(by)],
-                    f"op {idx.op(node)} read key {k!r} = {list(v)!r}, which is not a prefix of "
-                    f"{list(longest)!r} read by op {idx.op(by)}: no order of appends gives both",
+                    f"op {idx.op(node)} read key {k!r} = "
+                    f"{_brief(v, _first_difference(v, longest))}, which is not a prefix of "
+                    f"{_brief(longest, _first_difference(v, longest))} read by op {idx.op(by)}: "
+                    "no order of appends gives both",
                     key=k,
                     values=[list(v), list(longest)],
                 )
@@ -64,7 +84,7 @@ def duplicates(idx: ListAppendIndex) -> list[dict[str, Any]]:
             out.append(
                 _case(
                     [idx.op(node)],
-                    f"op {idx.op(node)} read key {k!r} = {list(v)!r}, holding "
+                    f"op {idx.op(node)} read key {k!r} = {_brief(v)}, holding "
                     + ", ".join(f"{e!r} {c} times" for e, c in dups),
                     key=k,
                     duplicates=dups,
@@ -140,7 +160,7 @@ def g1b(idx: ListAppendIndex) -> list[dict[str, Any]]:
                 out.append(
                     _case(
                         [idx.op(w), idx.op(node)],
-                        f"op {idx.op(node)} read key {k!r} = {list(v)!r}, ending in {v[-1]!r}, "
+                        f"op {idx.op(node)} read key {k!r} = {_brief(v)}, ending in {v[-1]!r}, "
                         f"which op {idx.op(w)} appended and then appended to {k!r} again "
                         f"(intermediate read)",
                         key=k,
@@ -188,8 +208,8 @@ def _one_txn(t: Txn, internal: list, future: list, first_reads: dict) -> None:
             internal.append(
                 _case(
                     [t.index],
-                    f"op {t.index} read key {k!r} = {list(v)!r}, but its own earlier reads and "
-                    f"appends imply {expected!r}",
+                    f"op {t.index} read key {k!r} = {_brief(v)}, but its own earlier reads and "
+                    f"appends imply {_brief(expected)}",
                     key=k,
                     read=list(v),
                     expected=expected,
@@ -219,7 +239,7 @@ def internal_cases(idx: ListAppendIndex) -> dict[str, list[dict[str, Any]]]:
             lost.append(
                 _case(
                     ops,
-                    f"ops {ops} all read key {k!r} = {list(v)!r} and then appended to it: all but "
+                    f"ops {ops} all read key {k!r} = {_brief(v)} and then appended to it: all but "
                     f"one of those appends were lost to the others",
                     key=k,
                     value=list(v),
