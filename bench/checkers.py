@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from gen_histories import read_elements, register_history, tob_history
+
 from tobtest.checker.linearizable import check as check_linearizable
 from tobtest.checker.list_append import check as check_list_append
 from tobtest.checker.list_append import check_broadcast

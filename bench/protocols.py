@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tobtest.histories.op import pair_ops
-
 from tobtest.config import TestConfig
+from tobtest.histories.op import pair_ops
 from tobtest.runner import Runner
 
 REPO = Path(__file__).resolve().parent.parent

@@ -32,6 +32,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import escape
+
 from tobtest.checker.report_data import (
     RUN_STAMP_FORMAT,
     RunData,

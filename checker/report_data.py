@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from tobtest.histories.op import NEMESIS, Op
 
 HISTORY_PROBLEMS_KEPT = 5  # unreadable history lines quoted in the notes; the rest counted

@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from matplotlib.figure import Figure
+
 from tobtest.checker.report_data import RunData, quantile
 
 WIDTH_IN, HEIGHT_IN, DPI = 11.0, 3.8, 96

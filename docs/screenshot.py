@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
 from tobtest.checker.report import write_report
 
 CHROMIUM = "/usr/bin/chromium"

@@ -41,18 +41,14 @@ from tobtest.node.protocols.base import (
     ProtocolConfig,
     Tick,
 )
+from tobtest.node.protocols.entries import NOOP, Entry, as_nat, nat, valid_entry
 from tobtest.node.protocols.multipaxos_clients import FORWARD_BATCH, MultiPaxosClientSide
 from tobtest.node.protocols.multipaxos_params import (
-    NOOP,
     ZERO,
     Ballot,
-    Entry,
     EntryKey,
-    as_nat,
     entry_key,
-    nat,
     parse_ballot,
-    valid_entry,
 )
 from tobtest.node.protocols.multipaxos_replica import (
     NEG_INF,

@@ -19,7 +19,11 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from tobtest.node.protocols.base import ClientBroadcast, ClientRead, ProtocolConfig
-from tobtest.node.protocols.multipaxos_params import Entry, EntryKey, entry_key
+from tobtest.node.protocols.entries import Entry
+from tobtest.node.protocols.multipaxos_params import (
+    EntryKey,
+    entry_key,
+)
 from tobtest.node.protocols.multipaxos_replica import NEG_INF, MultiPaxosReplica
 
 if TYPE_CHECKING:  # the core draws randomness only from the generator it is given

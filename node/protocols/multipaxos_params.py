@@ -23,42 +23,20 @@ lease_ms < grant_ms * (1 - rho) / (1 + rho); we also keep `margin_ms` (one tick)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 from tobtest.node.protocols.base import ProtocolConfig
+from tobtest.node.protocols.entries import Entry, nat
 
 Ballot = tuple[int, int]
 ZERO: Ballot = (0, 0)
-Entry = dict[str, Any]
 EntryKey = tuple[str, str]  # (kind, id): client msg ids and read-marker ids never collide
-NOOP: Entry = {"k": "noop"}
-
-
-def nat(x: Any) -> TypeGuard[int]:
-    """A non-negative int that is not a bool (JSON has no other integers)."""
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
-
-
-def as_nat(x: Any) -> int | None:
-    """`x` if it is a non-negative int, else None (so callers can test `is None`)."""
-    return x if nat(x) else None
 
 
 def parse_ballot(x: Any, n: int) -> Ballot | None:
     """A wire ballot `[round, node_id]` with round >= 1 and 0 <= node_id < n, else None."""
     ok = isinstance(x, list | tuple) and len(x) == 2 and nat(x[0]) and nat(x[1])
     return (x[0], x[1]) if ok and x[0] >= 1 and x[1] < n else None
-
-
-def valid_entry(x: Any) -> TypeGuard[Entry]:
-    if not isinstance(x, dict):
-        return False
-    kind = x.get("k")
-    if kind == "msg":
-        return isinstance(x.get("id"), str) and "v" in x
-    if kind == "read":
-        return isinstance(x.get("id"), str)
-    return kind == "noop"
 
 
 def entry_key(entry: Entry) -> EntryKey | None:

@@ -24,25 +24,20 @@ from tobtest.node.protocols.base import (
     Reply,
     Send,
 )
+from tobtest.node.protocols.entries import Entry, as_nat, chosen_batch, parse_decisions, valid_entry
 from tobtest.node.protocols.multipaxos_params import (
     ZERO,
     Ballot,
-    Entry,
     EntryKey,
-    as_nat,
     entry_key,
     lease_params,
-    nat,
     parse_ballot,
-    valid_entry,
 )
 
 if TYPE_CHECKING:  # the core draws randomness only from the generator it is given
     import random
 
 PROMISE_BATCH = 128  # slots one promise reports on (Phase 1 then asks for the next window)
-SYNC_BATCH = 256  # decisions per catch-up reply
-SYNC_SCAN = 4 * SYNC_BATCH  # slots examined to build one catch-up reply
 NEG_INF = float("-inf")
 COUNTERS = (
     "phase1_rounds",
@@ -251,24 +246,13 @@ class MultiPaxosReplica(Protocol):
         lo = as_nat(body.get("from"))
         if lo is None or lo > self._max_chosen:
             return
-        decisions: list[list[Any]] = []
-        slot, end = lo, min(self._max_chosen + 1, lo + SYNC_SCAN)
-        while slot < end and len(decisions) < SYNC_BATCH:
-            if slot in self._chosen:
-                decisions.append([slot, self._chosen[slot]])
-            slot += 1
+        decisions, more = chosen_batch(self._chosen, lo, self._max_chosen)
         if decisions:
-            more = slot <= self._max_chosen
             self._send(src, {"type": "decisions", "decisions": decisions, "more": more})
 
     def _on_decisions(self, src: int, body: dict[str, Any]) -> None:
-        decisions = body.get("decisions")
-        if not isinstance(decisions, list):
-            return
-        for item in decisions[:SYNC_BATCH]:
-            ok = isinstance(item, list) and len(item) == 2 and nat(item[0])
-            if ok and valid_entry(item[1]):
-                self._learn(item[0], item[1])
+        for slot, entry in parse_decisions(body):
+            self._learn(slot, entry)
         if body.get("more") is True:
             self._catchup_after_ms = NEG_INF  # a full batch: pull the next one at once
             self._ask_catchup(src)

@@ -52,6 +52,14 @@ from tobtest.node.protocols.base import (
     Send,
     Tick,
 )
+from tobtest.node.protocols.entries import (
+    NOOP,
+    Entry,
+    chosen_batch,
+    nat,
+    parse_decisions,
+    valid_entry,
+)
 
 if TYPE_CHECKING:  # the core draws randomness only from the generator it is given
     import random
@@ -62,28 +70,18 @@ BUGS: tuple[str, ...] = ("ack-on-choose", "deliver-on-arrival", "no-dedupe")
 MAX_IN_FLIGHT = 32  # client slots a node proposes in at once; the rest wait in the queue
 MAX_NOOPS_IN_FLIGHT = 32  # hole-filling no-op proposals on top of that
 MAX_QUEUED = 10_000  # client entries waiting for a slot; beyond this, "overloaded"
-SYNC_BATCH = 256  # decisions per catch-up message
-SYNC_SCAN = 4 * SYNC_BATCH  # slots examined to build one catch-up message
 HOLE_SCAN = 256  # slots examined per hole-fill attempt
 BACKOFF_MAX = 8  # a proposal's timeout and jitter double per failed round, up to this factor
 
-Entry = dict[str, Any]
-NOOP: Entry = {"k": "noop"}
 
-
+# Local guards: mypy loses imported TypeGuards inside the protocols' import cycle (the
+# registry's lazy loaders), so the narrowing is restated here.
 def _nat(x: Any) -> TypeGuard[int]:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+    return nat(x)
 
 
 def _valid_entry(x: Any) -> TypeGuard[Entry]:
-    if not isinstance(x, dict):
-        return False
-    kind = x.get("k")
-    if kind == "msg":
-        return isinstance(x.get("id"), str) and "v" in x
-    if kind == "read":
-        return isinstance(x.get("id"), str)
-    return kind == "noop"
+    return valid_entry(x)
 
 
 def _same(a: Entry, b: Entry) -> bool:
@@ -490,24 +488,13 @@ class PaxosProtocol(Protocol):
             self._send_sync(src)  # they know more: ask now rather than at our next interval
         if self._max_chosen < their_next:
             return
-        decisions: list[list[Any]] = []
-        slot, end = their_next, min(self._max_chosen + 1, their_next + SYNC_SCAN)
-        while slot < end and len(decisions) < SYNC_BATCH:
-            if slot in self._chosen:
-                decisions.append([slot, self._chosen[slot]])
-            slot += 1
+        decisions, more = chosen_batch(self._chosen, their_next, self._max_chosen)
         if decisions:
-            more = slot <= self._max_chosen
             self._send(src, {"type": "decisions", "decisions": decisions, "more": more})
 
     def _on_decisions(self, src: int, body: dict[str, Any]) -> None:
-        decisions = body.get("decisions")
-        if not isinstance(decisions, list):
-            return
-        for item in decisions[:SYNC_BATCH]:
-            valid = isinstance(item, list) and len(item) == 2 and _nat(item[0])
-            if valid and _valid_entry(item[1]):
-                self._learn(item[0], item[1])
+        for slot, entry in parse_decisions(body):
+            self._learn(slot, entry)
         if body.get("more") is True:
             self._send_sync(src)  # a full batch: pull the next one at once
 

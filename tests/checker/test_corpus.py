@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tobtest.checker import CHECKERS, checker_by_name
-from tobtest.checker.total_order import ANOMALY_KINDS, check
 
 from tests.helpers import total_order_corpus
 from tests.helpers.history_builder import load_jsonl
+from tobtest.checker import CHECKERS, checker_by_name
+from tobtest.checker.total_order import ANOMALY_KINDS, check
 
 ROOT = Path(__file__).resolve().parent.parent / "histories"
 VERDICTS = {"valid": True, "invalid": False, "unknown": "unknown"}

@@ -10,10 +10,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tobtest.checker import checker_by_name
-from tobtest.checker.elle import ENV_JAR, check, elle_ops, interpret, write_elle_json
 
 from tests.helpers.history_builder import HistoryBuilder
+from tobtest.checker import checker_by_name
+from tobtest.checker.elle import ENV_JAR, check, elle_ops, interpret, write_elle_json
 
 
 def txn_history(bad: bool) -> list:

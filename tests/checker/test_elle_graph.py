@@ -6,6 +6,7 @@ import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tobtest.checker.elle_graph import (
     PROCESS,
     REALTIME,

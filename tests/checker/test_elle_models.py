@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tobtest.checker.elle_models import (
     IMPLIED_ANOMALIES,
     PROSCRIBES,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tobtest.checker.linearizable import check
 from tobtest.histories.formats import detect_format, read_history
 

@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.history_builder import HistoryBuilder, load_jsonl
 from tobtest.checker.linearizable import check
 from tobtest.checker.models import FAILED, MODELS, UNKNOWN, model_by_name
 from tobtest.histories.op import Op
-
-from tests.helpers.history_builder import HistoryBuilder, load_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent / "histories"
 CHECKER = "linearizable"

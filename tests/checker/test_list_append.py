@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.helpers import list_append_corpus
 from tobtest.checker.elle_models import IMPLIED_ANOMALIES
 from tobtest.checker.list_append import (
     broadcast_as_list_append,
@@ -21,8 +23,6 @@ from tobtest.checker.list_append import (
     generate_history,
 )
 from tobtest.histories.op import Op
-
-from tests.helpers import list_append_corpus
 
 CORPUS = Path(__file__).resolve().parents[1] / "histories"
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tobtest.checker import report_timeline
-from tobtest.checker.report import write_report
-from tobtest.histories.op import NEMESIS
 
 from tests.checker.test_report_runs import make_run, run_config, write_run
 from tests.helpers.history_builder import HistoryBuilder, load_jsonl
+from tobtest.checker import report_timeline
+from tobtest.checker.report import write_report
+from tobtest.histories.op import NEMESIS
 
 CORPUS = Path(__file__).resolve().parent.parent / "histories"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.checker.test_report_runs import make_run
+from tests.helpers.history_builder import HistoryBuilder
 from tobtest.checker.report_data import (
     describe_nemesis,
     figures,
@@ -14,9 +16,6 @@ from tobtest.checker.report_data import (
     quantile,
 )
 from tobtest.histories.op import NEMESIS, Op
-
-from tests.checker.test_report_runs import make_run
-from tests.helpers.history_builder import HistoryBuilder
 
 
 def _nemesis(index: int, t: int, type_: str, f: str, value: object = None) -> Op:

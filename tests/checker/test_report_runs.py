@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from tobtest.checker.compose import check_all
 from tobtest.histories.op import NEMESIS, Op
 

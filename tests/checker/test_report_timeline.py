@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tobtest.checker.report_data import RunData, index_history, load_run
-from tobtest.checker.report_timeline import build_timeline
-
 from tests.checker.test_report_runs import simulate_broadcast_run, write_run
 from tests.helpers.history_builder import HistoryBuilder
+from tobtest.checker.report_data import RunData, index_history, load_run
+from tobtest.checker.report_timeline import build_timeline
 
 
 def test_bars_in_one_lane_never_overlap_and_every_client_op_is_drawn(tmp_path: Path) -> None:

@@ -9,11 +9,11 @@ import time
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from tobtest.checker.total_order import check
-from tobtest.histories.op import Op, pair_ops
 
 from tests.helpers.history_builder import HistoryBuilder
 from tests.helpers.tob_sim import simulate_tob
+from tobtest.checker.total_order import check
+from tobtest.histories.op import Op, pair_ops
 
 NODES = ("n1", "n2", "n3")
 

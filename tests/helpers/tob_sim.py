@@ -17,9 +17,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tobtest.histories.op import Op
-
 from tests.helpers.history_builder import HistoryBuilder
+from tobtest.histories.op import Op
 
 READ_MODES = ("local", "log", "lease")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tobtest.histories.edn import EdnError, Keyword, iter_elements, iter_values, loads
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tobtest.histories.formats import detect_format, parse_history, read_history, write_jsonl
 from tobtest.histories.op import Op
 

@@ -14,15 +14,15 @@ from contextlib import asynccontextmanager
 
 import psutil
 import pytest
+
+from tests.conftest import assert_no_processes_left
+from tobtest.cluster import Cluster, ClusterSpec, NodeState
 from tobtest.nemesis.base import NemesisContext
 from tobtest.nemesis.clock import ClockNemesis
 from tobtest.nemesis.link import LinkNemesis
 from tobtest.nemesis.partition import PartitionNemesis
 from tobtest.nemesis.process import DiskNemesis, KillNemesis, PauseNemesis
 from tobtest.nemesis.proxy_client import ProxyControl
-
-from tests.conftest import assert_no_processes_left
-from tobtest.cluster import Cluster, ClusterSpec, NodeState
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

@@ -8,6 +8,7 @@ import random
 from collections.abc import Mapping
 
 import pytest
+
 from tobtest.nemesis import grudge as g
 
 SIZES = range(3, 10)

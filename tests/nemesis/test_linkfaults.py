@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from tobtest.nemesis.linkfaults import (
     FaultSpecError,
     LinkFaultSpec,

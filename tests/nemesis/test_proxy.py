@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tobtest.nemesis.proxy import ConfigError, Proxy, parse_config
 from tobtest.nemesis.proxy_client import ProxyControl, ProxyControlError
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+
 from tobtest.nemesis.proxy_client import ProxyControl, ProxyControlError, ProxyUnavailable
 
 Answer = Callable[[dict[str, Any]], bytes | None]

@@ -4,6 +4,7 @@ import asyncio
 import random
 
 import pytest
+
 from tobtest.nemesis.targets import TARGET_SPECS, check_target_specs, select_targets
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]

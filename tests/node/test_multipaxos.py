@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 import pytest
+
 from tobtest.node.protocols import protocol_class
 from tobtest.node.protocols.base import (
     ClientBroadcast,

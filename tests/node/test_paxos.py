@@ -10,6 +10,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tobtest.node.protocols import paxos as paxos_module
 from tobtest.node.protocols.base import (
     ClientBroadcast,
@@ -20,7 +21,8 @@ from tobtest.node.protocols.base import (
     ProtocolConfig,
     Tick,
 )
-from tobtest.node.protocols.paxos import MAX_IN_FLIGHT, SYNC_BATCH, PaxosProtocol
+from tobtest.node.protocols.entries import SYNC_BATCH
+from tobtest.node.protocols.paxos import MAX_IN_FLIGHT, PaxosProtocol
 
 
 def make(node_id: int = 0, n: int = 3, bugs: tuple[str, ...] = (), **cfg: Any) -> PaxosProtocol:

@@ -11,9 +11,9 @@ import sys
 import time
 
 import pytest
-from tobtest.workloads.client import NodeClient, request_once
 
 from tobtest.ports import PortPlan
+from tobtest.workloads.client import NodeClient, request_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import pytest
+
 from tobtest.node.protocols.base import (
     ClientBroadcast,
     Deliver,

@@ -9,6 +9,7 @@ import sys
 import zlib
 
 import pytest
+
 from tobtest.node.wal import HEADER, WriteAheadLog, decode_records, encode_record
 
 RECORDS = [

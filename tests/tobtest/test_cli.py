@@ -15,9 +15,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from tobtest.histories.formats import read_history
 
 from tests.conftest import assert_no_processes_left, subprocess_env, tobtest_argv, tobtest_processes
+from tobtest.histories.formats import read_history
 
 
 def run_cli(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tobtest.histories.formats import read_history
 
 from tests.conftest import assert_no_processes_left, tobtest_processes
 from tobtest.config import TestConfig
+from tobtest.histories.formats import read_history
 from tobtest.runner import Runner
 
 

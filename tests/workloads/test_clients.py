@@ -6,13 +6,13 @@ import asyncio
 import random
 
 import pytest
+
+from tests.node.test_server import start_lone_node
+from tobtest.ports import PortPlan
 from tobtest.workloads.broadcast import BroadcastWorkload
 from tobtest.workloads.client import NodeClient
 from tobtest.workloads.register import RegisterWorkload
 from tobtest.workloads.txn import TxnWorkload
-
-from tests.node.test_server import start_lone_node
-from tobtest.ports import PortPlan
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

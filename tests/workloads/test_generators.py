@@ -4,6 +4,7 @@ import random
 from collections import Counter
 
 import pytest
+
 from tobtest.workloads import WORKLOADS
 from tobtest.workloads.broadcast import BroadcastWorkload
 from tobtest.workloads.register import RegisterWorkload
