@@ -48,8 +48,9 @@ MULTIPAXOS_RECIPES: dict[str, list[str]] = {
                             "--time-limit", "20", "--rate", "80"],
     # the leader stalls with acks on their way, wakes cut off, and counts them as fresh
     "lease-from-ack": ["--protocol", "multipaxos", "--workload", "register",
-                       "--read-mode", "lease", "--nemesis", "stall", "--link-delay-ms", "100",
-                       "--nemesis-interval", "3", "--time-limit", "20", "--rate", "100"],
+                       "--read-mode", "lease", "--read-fraction", "0.6", "--nemesis", "stall",
+                       "--link-delay-ms", "100", "--nemesis-interval", "2",
+                       "--time-limit", "30", "--rate", "150"],
     # a follower that promised the new leader restarts, forgets, and accepts the old one's
     "forget-promise": ["--protocol", "multipaxos", "--nemesis", "stall,kill",
                        "--nemesis-targets", "one", "--nemesis-interval", "2",
