@@ -1,7 +1,7 @@
 """Soak: the correct nodes under every nemesis alone and all together, both protocols,
 several seeds each. Every run must be valid; a single anomaly is a bug in tobtest's node.
 
-    .venv/bin/python bench/soak.py                  # 2 protocols x 7 nemesis sets x 3 seeds
+    .venv/bin/python bench/soak.py                  # 2 protocols x 8 nemesis sets x 3 seeds
     .venv/bin/python bench/soak.py --seeds 1 --time-limit 10
 
 Each run is a real cluster (3 nodes, broadcast workload with log and local reads, and the
@@ -22,7 +22,7 @@ from runs import run_tobtest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
-NEMESES = ["partition", "kill", "pause", "clock", "link", "disk", "all"]
+NEMESES = ["partition", "kill", "pause", "clock", "link", "disk", "stall", "all"]
 PROTOCOLS = ["paxos", "multipaxos"]
 
 
