@@ -64,6 +64,7 @@ BUGS: tuple[str, ...] = ("ack-before-majority", "lease-from-ack", "forget-promis
 
 MAX_IN_FLIGHT = 64  # slots the leader has proposed and not yet seen chosen
 MAX_QUEUED = 10_000  # entries waiting at the leader for a slot; more are dropped (re-forwarded)
+INF = float("inf")
 ROUNDS_KEPT = 8  # heartbeat rounds whose acks still count towards a lease
 
 
@@ -107,6 +108,8 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
         super().__init__(node_id, n, rng, config)
         # Role and election (role, leader and lease are in MultiPaxosClientSide).
         self._ballot: Ballot = ZERO  # our own ballot while candidate or leader
+        self._commit_sent = 0  # highest commit index any of our messages has carried
+        self._commit_due_ms = INF  # when an uncarried commit index goes out on its own
         self._election_deadline_ms: float | None = None
         self._p1: _Phase1 | None = None
         # Leader.
@@ -147,8 +150,27 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
                 self._handlers[body["type"]](self, self.node_id, body)
             if not self._propose_more():
                 break
+        self._send_commit_if_news()
         fx, self._fx = self._fx, Effects()
         return fx
+
+    def _send_commit_if_news(self) -> None:
+        # Followers learn chosen slots from the commit index that accepts and heartbeats
+        # carry. When slots were chosen and nothing carried the news: with nothing else in
+        # flight, tell them now (an idle follower would otherwise wait for a heartbeat);
+        # under load, wait up to a tick for an accept to carry it, then send one commit for
+        # every slot chosen meanwhile.
+        if self._role != "leader" or self._next_deliver <= self._commit_sent:
+            self._commit_due_ms = INF
+            return
+        if self._in_flight and self._now_ms < self._commit_due_ms:
+            if self._commit_due_ms == INF:
+                self._commit_due_ms = self._now_ms + self.config.tick_ms
+            return
+        self._commit_sent, self._commit_due_ms = self._next_deliver, INF
+        body = {"type": "commit", "ballot": list(self._ballot), "commit": self._next_deliver}
+        for peer in self.peers():
+            self._send(peer, body)
 
     def status(self, now_ms: float) -> dict[str, Any]:
         leading = self._role == "leader"
@@ -344,6 +366,7 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
 
     def _accept_body(self, slot: int, entry: Entry) -> dict[str, Any]:
         body = {"type": "accept", "ballot": list(self._ballot), "slot": slot, "value": entry}
+        self._commit_sent = max(self._commit_sent, self._next_deliver)
         return {**body, "commit": self._next_deliver}
 
     def _on_accepted(self, src: int, body: dict[str, Any]) -> None:
@@ -388,6 +411,7 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
         self._next_heartbeat_ms = self._now_ms + self.params.heartbeat_ms
         body = {"type": "heartbeat", "ballot": list(self._ballot), "round": self._round}
         body["commit"] = self._next_deliver
+        self._commit_sent = max(self._commit_sent, self._next_deliver)
         for peer in self.peers():
             self._send(peer, body)
         self._count_round(self._rounds[self._round])
@@ -450,6 +474,7 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
         "accepted": _on_accepted,
         "nack": _on_nack,
         "heartbeat": MultiPaxosReplica._on_heartbeat,
+        "commit": MultiPaxosReplica._on_commit,
         "heartbeat_ack": _on_heartbeat_ack,
         "forward": _on_forward,
         "catchup": MultiPaxosReplica._on_catchup,

@@ -204,6 +204,14 @@ class MultiPaxosReplica(Protocol):
         self._send(src, {"type": "heartbeat_ack", "ballot": list(ballot), "round": round_})
         self._apply_commit(src, ballot, commit)
 
+    def _on_commit(self, src: int, body: dict[str, Any]) -> None:
+        """The leader's commit index alone: sent when no accept or heartbeat carries it
+        soon, so a follower delivers (and acks its clients) without waiting a heartbeat."""
+        ballot, commit = parse_ballot(body.get("ballot"), self.n), as_nat(body.get("commit"))
+        if ballot is None or ballot[1] != src or commit is None or ballot < self._promised:
+            return
+        self._apply_commit(src, ballot, commit)
+
     def _raise_promise(self, ballot: Ballot, persist: bool = True) -> None:
         self._raise_max_ballot(ballot)
         if ballot > self._promised:
