@@ -39,7 +39,7 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def measure(protocol: str, nodes: int, concurrency: int, nemesis: list[str], seed: int,
-            time_limit_s: float, store: Path) -> dict[str, Any]:  # fmt: skip
+            time_limit_s: float, store: Path, route_to_leader: bool) -> dict[str, Any]:  # fmt: skip
     config = TestConfig(
         nodes=nodes,
         protocol=protocol,
@@ -52,6 +52,7 @@ def measure(protocol: str, nodes: int, concurrency: int, nemesis: list[str], see
         seed=seed,
         store=str(store),
         name=f"{protocol}-n{nodes}-c{concurrency}-{'+'.join(nemesis) or 'none'}",
+        route_to_leader=route_to_leader,
     )
     result = asyncio.run(Runner(config).run())
     history = [op for op in json_lines(result.run_path / "history.jsonl")]
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--route", choices=["random", "leader"], default="random",
+                        help="clients send to random nodes, or follow the leader")  # fmt: skip
     args = parser.parse_args(argv)
     from tobtest.node.protocols import PROTOCOLS as KNOWN
 
@@ -115,17 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     time_limit_s = args.time_limit or (5.0 if args.quick else 10.0)
     node_counts = (3,) if args.quick else (3, 5)
     store = OUT / "protocols-store"
+    leader = args.route == "leader"
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     for nodes in node_counts:
         for concurrency in (1, 16):
             for protocol in PROTOCOLS:
                 rows.append(
-                    measure(protocol, nodes, concurrency, [], args.seed, time_limit_s, store)
+                    measure(
+                        protocol, nodes, concurrency, [], args.seed, time_limit_s, store, leader
+                    )
                 )
                 print(json.dumps(rows[-1]), flush=True)
     partition_rows = [
-        measure(protocol, 3, 16, ["partition"], args.seed, max(time_limit_s, 15.0), store)
+        measure(protocol, 3, 16, ["partition"], args.seed, max(time_limit_s, 15.0), store, leader)
         for protocol in PROTOCOLS
     ]
     for row in partition_rows:
@@ -175,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, ok in checks.items():
         print(f"  target {name}: {'PASS' if ok else 'MISS'}")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "protocols.json").write_text(json.dumps({
+    (OUT / f"protocols-{args.route}.json").write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "seed": args.seed, "time_limit_s": time_limit_s,
+        "route": args.route,
         "rows": rows, "ratios": comparisons, "partition": partition_rows, "targets": checks,
         "elapsed_s": round(time.monotonic() - started, 1),
     }, indent=1))  # fmt: skip

@@ -134,6 +134,8 @@ def cli(verbose: bool) -> None:
 @click.option("--base-port", type=int, default=None,
               help="Use consecutive ports from this one [default: any free ports].")  # fmt: skip
 @click.option("--op-timeout", type=click.FloatRange(0.05, 600), default=2.0, show_default=True)
+@click.option("--route-to-leader", is_flag=True,
+              help="Clients send to the node that claims to lead, not a random one.")  # fmt: skip
 @click.option("--suite", "suite_path", type=click.Path(dir_okay=False), default=None,
               help="Run the matrix of a suite YAML file instead of one test.")  # fmt: skip
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
@@ -158,6 +160,7 @@ def run(
     bug: tuple[str, ...],
     base_port: int | None,
     op_timeout: float,
+    route_to_leader: bool,
     suite_path: str | None,
     junit_xml: str | None,
 ) -> None:
@@ -191,6 +194,7 @@ def run(
         bugs=list(bug),
         base_port=base_port,
         op_timeout_s=op_timeout,
+        route_to_leader=route_to_leader,
     )
     if partition_shapes is not None:
         config.partition_shapes = partition_shapes

@@ -46,6 +46,8 @@ class TestConfig:
     bugs: list[str] = field(default_factory=list)
     base_port: int | None = None
     op_timeout_s: float = 2.0
+    # Send ops to the node that claims to lead (when exactly one does), not a random node.
+    route_to_leader: bool = False
     # After healing: wait until nodes stop delivering (bounded), then read every node.
     quiesce_timeout_s: float = 20.0
     quiet_period_s: float = 1.0
@@ -92,6 +94,8 @@ class TestConfig:
             args += ["--read-mode", ",".join(self.read_modes)]
         if self.read_fraction is not None:
             args += ["--read-fraction", f"{self.read_fraction:g}"]
+        if self.route_to_leader:
+            args += ["--route-to-leader"]
         for bug in self.bugs:
             args += ["--bug", bug]
         return shlex.join(args)

@@ -38,6 +38,7 @@ from tobtest.workloads.client import ClientError, NodeClient
 
 log = logging.getLogger("tobtest.runner")
 PROGRESS_INTERVAL_S = 0.5
+LEADER_POLL_S = 0.25
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Runner:
         )
         self._node_rng = random.Random(f"{config.seed}:nodes")
         self._next_process = config.client_count
+        self._leader_hint: str | None = None
         self.cluster: Cluster | None = None
         self._t0 = time.monotonic()
 
@@ -174,10 +176,11 @@ class Runner:
         self._pacer_next = self._t0
         workers = [asyncio.create_task(self._worker(w, deadline)) for w in range(cfg.client_count)]
         nemesis_task = asyncio.create_task(self.scheduler.run(until=deadline))
+        leader_task = asyncio.create_task(self._follow_leader()) if cfg.route_to_leader else None
         try:
             await asyncio.gather(*workers, nemesis_task)
         finally:
-            for task in [*workers, nemesis_task]:
+            for task in [*workers, nemesis_task, *([leader_task] if leader_task else [])]:
                 task.cancel()
         self.progress.phase = "heal"
         await self.scheduler.heal_all()
@@ -213,6 +216,9 @@ class Runner:
             while await self._next_slot(deadline):
                 op = self.workload.next_op()
                 node = self._node_rng.choice(self.cluster.names)
+                if self.config.route_to_leader and self._leader_hint is not None:
+                    # Drawn anyway, so the rng stream is the same whichever way ops go.
+                    node = self._leader_hint
                 client = self._client(clients, node)
                 fallback = None
                 if self.workload.retries and len(self.cluster.names) > 1:
@@ -279,6 +285,14 @@ class Runner:
                 await asyncio.sleep(0.2)
         finally:
             await client.close()
+
+    async def _follow_leader(self) -> None:
+        """With `route_to_leader`, keeps `_leader_hint` on the node that claims to lead
+        (polled through `status`), as clients that follow the leader would; None: random."""
+        while True:
+            leaders = await self._primaries()
+            self._leader_hint = leaders[0] if len(leaders) == 1 else None
+            await asyncio.sleep(LEADER_POLL_S)
 
     def _fresh_process(self) -> int:
         process = self._next_process

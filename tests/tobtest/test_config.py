@@ -14,7 +14,9 @@ def test_defaults_are_the_short_default_test():
 
 
 def test_reproduce_command_parses_back_to_the_same_schedule():
-    config = TestConfig(nodes=5, nemesis=["partition"], seed=99, rate=20, bugs=["no-dedupe"])
+    config = TestConfig(
+        nodes=5, nemesis=["partition"], seed=99, rate=20, bugs=["no-dedupe"], route_to_leader=True
+    )
     config.partition_shapes = ["one", "bridge"]
     argv = shlex.split(config.reproduce_command())
     assert argv[:2] == ["tobtest", "run"]
@@ -26,6 +28,7 @@ def test_reproduce_command_parses_back_to_the_same_schedule():
     assert params["partition_shapes"] == ["one", "bridge"]
     assert params["bug"] == ("no-dedupe",)
     assert params["concurrency"] == 10
+    assert params["route_to_leader"] is True
 
 
 def test_test_name_joins_nemeses():
