@@ -110,6 +110,8 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
         self._ballot: Ballot = ZERO  # our own ballot while candidate or leader
         self._commit_sent = 0  # highest commit index any of our messages has carried
         self._commit_due_ms = INF  # when an uncarried commit index goes out on its own
+        self._commit_urgent = False  # a forwarded entry was chosen and followers don't know
+        self._forwarded: set[Any] = set()  # keys of entries followers forwarded to us
         self._election_deadline_ms: float | None = None
         self._p1: _Phase1 | None = None
         # Leader.
@@ -156,18 +158,22 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
 
     def _send_commit_if_news(self) -> None:
         # Followers learn chosen slots from the commit index that accepts and heartbeats
-        # carry. When slots were chosen and nothing carried the news: with nothing else in
-        # flight, tell them now (an idle follower would otherwise wait for a heartbeat);
-        # under load, wait up to a tick for an accept to carry it, then send one commit for
-        # every slot chosen meanwhile.
+        # carry. When a slot that a follower's client waits for (a forwarded entry) was
+        # chosen and nothing carried the news: with nothing else in flight, tell them now
+        # (the follower would otherwise wait for a heartbeat); under load, wait up to a tick
+        # for an accept to carry it, then send one commit for every slot chosen meanwhile.
+        # Nobody waits on the followers for the leader's own clients: the heartbeat will do.
         if self._role != "leader" or self._next_deliver <= self._commit_sent:
-            self._commit_due_ms = INF
+            self._commit_due_ms, self._commit_urgent = INF, False
+            return
+        if not self._commit_urgent:
             return
         if self._in_flight and self._now_ms < self._commit_due_ms:
             if self._commit_due_ms == INF:
                 self._commit_due_ms = self._now_ms + self.config.tick_ms
             return
         self._commit_sent, self._commit_due_ms = self._next_deliver, INF
+        self._commit_urgent = False
         body = {"type": "commit", "ballot": list(self._ballot), "commit": self._next_deliver}
         for peer in self.peers():
             self._send(peer, body)
@@ -392,6 +398,11 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
             self._reply_ok(request_id, entry["id"], guess)
 
     def _on_chosen(self, slot: int, entry: Entry) -> None:
+        key = entry_key(entry)
+        if key is not None and key in self._forwarded:
+            # A follower's client waits for this one: tell the followers without delay.
+            self._forwarded.discard(key)
+            self._commit_urgent = True
         p = self._in_flight.pop(slot, None)
         own = entry_key(p.entry) if p is not None and p.entry != entry else None
         if own is not None and self._role == "leader":
@@ -439,6 +450,9 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
         if self._role == "leader" and isinstance(entries, list):
             for entry in entries[:FORWARD_BATCH]:
                 if valid_entry(entry) and entry["k"] != "noop":
+                    key = entry_key(entry)
+                    if key is not None and len(self._forwarded) < MAX_QUEUED:
+                        self._forwarded.add(key)
                     self._enqueue(entry)
 
     # ---- timers ---------------------------------------------------------------------------
