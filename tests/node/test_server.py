@@ -22,36 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 def lone_node(tmp_path):
     """A one-node cluster (its own majority): its client and peer sockets are ours to abuse."""
     plan = PortPlan.allocate(1)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tobtest.node",
-            "--id",
-            "0",
-            "--n",
-            "1",
-            "--client-port",
-            str(plan.client_ports[0]),
-            "--peer-port",
-            str(plan.peer_ports[0]),
-            "--parent-pid",
-            str(os.getpid()),
-            "--data-dir",
-            str(tmp_path / "n1.data"),
-        ],  # fmt: skip
-        stderr=(tmp_path / "n1.log").open("wb"),
-    )
+    proc = start_lone_node(tmp_path, plan)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                asyncio.run(request_once("127.0.0.1", plan.client_ports[0], {"type": "status"}, 1))
-                break
-            except Exception:
-                assert proc.poll() is None, (tmp_path / "n1.log").read_text()
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
         yield plan, proc
     finally:
         proc.kill()
