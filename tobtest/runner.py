@@ -185,6 +185,7 @@ class Runner:
         self.progress.phase = "heal"
         await self.scheduler.heal_all()
         self.progress.faults_applied = self.scheduler.faults_applied
+        self.progress.fault = self.scheduler.describe()
 
     async def _final_phase(self) -> None:
         assert self.cluster is not None
