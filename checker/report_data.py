@@ -261,10 +261,18 @@ def describe_nemesis(op: Op) -> str:
         parts.append(",".join(map(str, nodes)) if isinstance(nodes, list) else _short(nodes))
     if "reset" in value:
         parts.append("reset " + _short(value["reset"]))
+    faults = value.get("faults")
+    if isinstance(faults, list):
+        # Link toxics: the toxic, then the links it is on (n1->n2, ...).
+        if "toxic" in value:
+            parts.append(str(value["toxic"]))
+        links = [f"{f.get('src')}->{f.get('dst')}" for f in faults if isinstance(f, dict)]
+        parts.append(f"on {', '.join(links)}" if links else "cleared")
     rest = {
         k: v
         for k, v in value.items()
-        if k not in ("shape", "grudge", "fault", "op", "nodes", "reset", "target")
+        if k
+        not in ("shape", "grudge", "fault", "op", "nodes", "reset", "target", "faults", "toxic")
     }
     if rest:
         parts.append(_short(rest))
