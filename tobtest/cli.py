@@ -322,7 +322,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="tobtest", standalone_mode=False)
     except click.UsageError as exc:
-        hint = f" (try 'tobtest {exc.ctx.command.name} --help')" if exc.ctx else ""
+        if exc.ctx is not None and exc.ctx.command is cli and not (argv or sys.argv[1:]):
+            click.echo(cli.get_help(exc.ctx))  # plain `tobtest`: the help, not an error
+            sys.exit(EXIT_VALID)
+        sub = exc.ctx.command.name if exc.ctx is not None and exc.ctx.command is not cli else ""
+        hint = f" (try 'tobtest {sub + ' ' if sub else ''}--help')" if exc.ctx else ""
         click.echo(f"tobtest: {exc.format_message()}{hint}", err=True)
         sys.exit(EXIT_BAD_ARGS)
     except PortInUse as exc:

@@ -173,3 +173,10 @@ def test_sigkilled_runner_leaves_no_process_and_a_checkable_history(tmp_path):
     # No final reads were taken, so "lost" cannot be judged: unknown, not a crash.
     assert result.returncode in (0, 1, 2), result.stderr
     assert "Verdict:" in result.stdout
+
+
+def test_plain_tobtest_prints_its_help_and_exits_0():
+    result = run_cli()
+    assert result.returncode == 0
+    assert "Usage: tobtest" in result.stdout and "run" in result.stdout
+    assert result.stderr == ""
