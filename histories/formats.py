@@ -23,6 +23,7 @@ Malformed input raises ValueError with a one-line message `<path>:<line>: <what 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 from tobtest.histories import edn
 from tobtest.histories.op import OP_TYPES, Op
 
+log = logging.getLogger("tobtest.histories")
 FORMATS = ("auto", "jsonl", "edn", "jepsen-log")
 
 # Log chatter that a jepsen.log holds besides op lines: a level word or a date first.
@@ -89,12 +91,18 @@ def write_jsonl(ops: Iterable[Op], path: str | Path) -> None:
 
 def _parse_jsonl(text: str, source: str) -> list[Op]:
     ops: list[Op] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             ops.append(Op.from_dict(json.loads(line)))
         except json.JSONDecodeError as exc:
+            if line_no == len(lines) and not text.endswith("\n"):
+                # The recorder writes whole lines: an unterminated last one was torn by a
+                # crash mid-write. Everything before it is still a checkable history.
+                log.warning("%s:%d: dropped a torn last line (a crash mid-write)", source, line_no)
+                break
             raise ValueError(f"{source}:{line_no}: not JSON ({exc.msg})") from None
         except ValueError as exc:
             raise ValueError(f"{source}:{line_no}: {exc}") from None

@@ -109,7 +109,8 @@ def test_empty_files_hold_no_ops(tmp_path: Path):
     [
         ('{"index": 0}\nnot json\n', "jsonl", "h.txt:1: op is missing field 'time_ns'"),
         (
-            '\n{"index": 0, "time_ns": 0, "type": "ok", "process": 0, "f": "r"}\n{',
+            # Newline-terminated: a whole malformed line, not a tail torn by a crash.
+            '\n{"index": 0, "time_ns": 0, "type": "ok", "process": 0, "f": "r"}\n{\n',
             "jsonl",
             "h.txt:3: not JSON",
         ),
@@ -152,3 +153,19 @@ def test_unknown_format_and_non_utf8_are_value_errors(tmp_path: Path):
     path.write_bytes(b"\xff\xfe[")
     with pytest.raises(ValueError, match="not UTF-8"):
         read_history(path)
+
+
+def test_a_torn_last_line_is_dropped_but_a_bad_middle_line_is_an_error(tmp_path):
+    whole = '{"index":0,"time_ns":1,"type":"invoke","process":0,"f":"broadcast","value":1}\n'
+    torn = tmp_path / "torn.jsonl"
+    torn.write_text(whole + '{"index":1,"time_ns":2,"type":"ok","pro')
+    assert [op.index for op in read_history(torn)] == [0]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"index":1,"time_ns":2,"type":"ok","pro\n' + whole)
+    with pytest.raises(ValueError, match="bad.jsonl:1: not JSON"):
+        read_history(bad)
+    # A malformed last line that was written whole (newline-terminated) is not a tear.
+    ended = tmp_path / "ended.jsonl"
+    ended.write_text(whole + "{nope\n")
+    with pytest.raises(ValueError, match="ended.jsonl:2"):
+        read_history(ended)
