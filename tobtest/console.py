@@ -105,6 +105,8 @@ def print_results(
             line.append(f"  anomalies: {', '.join(result['anomaly_types'])}")
         if result.get("error"):
             line.append(f"  error: {result['error']}")
+        elif valid is not True and valid is not False and result.get("reasons"):
+            line.append(f"  ({'; '.join(map(str, result['reasons']))})")
         out.print(line, soft_wrap=True)
     valid = results.get("valid")
     ops = results.get("ops")
