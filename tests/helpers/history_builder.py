@@ -106,3 +106,12 @@ def load_jsonl(path: Path) -> list[Op]:
     """Reads a history written one op dict per line (blank lines skipped)."""
     lines = path.read_text().splitlines()
     return [Op.from_dict(json.loads(line)) for line in lines if line.strip()]
+
+
+def write_corpus(histories: dict[Path, HistoryBuilder], root: Path) -> list[Path]:
+    """Writes each builder's history at `root / relative path`; returns the paths written."""
+    paths = []
+    for rel, h in histories.items():
+        h.write_jsonl(root / rel)
+        paths.append(root / rel)
+    return paths

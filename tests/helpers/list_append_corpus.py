@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.history_builder import HistoryBuilder
+from tests.helpers.history_builder import HistoryBuilder, write_corpus
 
 CHECKER = "list-append"
 ROOT = Path(__file__).resolve().parent.parent / "histories"
@@ -290,11 +290,7 @@ def histories() -> dict[Path, HistoryBuilder]:
 
 
 def write(root: Path = ROOT) -> list[Path]:
-    paths = []
-    for rel, h in histories().items():
-        h.write_jsonl(root / rel)
-        paths.append(root / rel)
-    return paths
+    return write_corpus(histories(), root)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers.history_builder import HistoryBuilder
+from tests.helpers.history_builder import HistoryBuilder, write_corpus
 from tests.helpers.tob_sim import simulate_tob
 
 CHECKER = "total-order"
@@ -270,11 +270,7 @@ def histories() -> dict[Path, HistoryBuilder]:
 
 
 def write(root: Path = ROOT) -> list[Path]:
-    paths = []
-    for rel, h in histories().items():
-        h.write_jsonl(root / rel)
-        paths.append(root / rel)
-    return paths
+    return write_corpus(histories(), root)
 
 
 if __name__ == "__main__":
