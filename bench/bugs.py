@@ -51,10 +51,10 @@ MULTIPAXOS_RECIPES: dict[str, list[str]] = {
                        "--read-mode", "lease", "--read-fraction", "0.6", "--nemesis", "stall",
                        "--link-delay-ms", "100", "--nemesis-interval", "2",
                        "--time-limit", "30", "--rate", "150"],
-    # a follower that promised the new leader restarts, forgets, and accepts the old one's
-    "forget-promise": ["--protocol", "multipaxos", "--nemesis", "stall,kill",
-                       "--nemesis-targets", "one", "--nemesis-interval", "2",
-                       "--time-limit", "30", "--rate", "100"],
+    # an acceptor that promised the new leader restarts on the old one's side, forgets, and
+    # accepts the old leader's stale accepts
+    "forget-promise": ["--protocol", "multipaxos", "--nemesis", "flip",
+                       "--nemesis-interval", "3", "--time-limit", "20", "--rate", "50"],
 }  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from runs import run_tobtest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
-NEMESES = ["partition", "kill", "pause", "clock", "link", "disk", "stall", "all"]
+NEMESES = ["partition", "kill", "pause", "clock", "link", "disk", "stall", "flip", "all"]
 PROTOCOLS = ["paxos", "multipaxos"]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from tobtest.nemesis.base import Nemesis
 from tobtest.nemesis.clock import ClockNemesis
+from tobtest.nemesis.flip import FlipNemesis
 from tobtest.nemesis.link import LinkNemesis
 from tobtest.nemesis.partition import PartitionNemesis
 from tobtest.nemesis.process import DiskNemesis, KillNemesis, PauseNemesis, StallNemesis
@@ -22,6 +23,7 @@ NEMESES: dict[str, type[Nemesis]] = {
     "link": LinkNemesis,
     "disk": DiskNemesis,
     "stall": StallNemesis,
+    "flip": FlipNemesis,
 }
 
 

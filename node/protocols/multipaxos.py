@@ -193,6 +193,8 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
             # Length of the contiguous chosen prefix: slots 0..chosen_index-1 are all chosen.
             "chosen_index": self._next_deliver,
             "max_chosen_slot": self._max_chosen,
+            # Slots this acceptor accepted and does not know chosen (its promise guards them).
+            "accepted_unchosen": len(self._accepted),
             "delivered": len(self._values),
             "pending": len(self._pending),
             "queued": len(self._queue),

@@ -186,6 +186,8 @@ class PaxosProtocol(Protocol):
             # Length of the contiguous chosen prefix: slots 0..chosen_index-1 are all chosen.
             "chosen_index": self._next_deliver,
             "max_chosen_slot": self._max_chosen,
+            # Slots this acceptor accepted and does not know chosen (its promises guard them).
+            "accepted_unchosen": len(self._accepted),
             "delivered": len(self._values),
             "pending": len(self._queue) + pending,
             "in_flight": len(self._in_flight),

@@ -43,3 +43,33 @@ def test_crash_maps_to_exit_255(tmp_path, monkeypatch, capsys):
     assert info.value.code == 255
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ["tobtest: crashed: RuntimeError: unexpected"]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("protocol", ["paxos", "multipaxos"])
+def test_every_nemesis_at_once_is_recorded_healed_and_valid(tmp_path, protocol):
+    from tobtest.nemesis.registry import NEMESES
+
+    config = TestConfig(
+        protocol=protocol,
+        nemesis=list(NEMESES),
+        nemesis_interval_s=1.0,
+        time_limit_s=12,
+        store=str(tmp_path),
+        seed=5,
+    )
+    runner = Runner(config)
+    result = asyncio.run(runner.run())
+    assert_no_processes_left(tmp_path)
+    assert result.valid is True, result.results
+    history = read_history(runner.store.history_path)
+    done = [op for op in history if op.process == "nemesis" and op.type in ("ok", "info")]
+    started = {op.f.removeprefix("start-") for op in done if op.f.startswith("start-")}
+    assert started == set(NEMESES), "every nemesis struck at least once"
+    healed = [op.f for op in done if op.f.startswith("heal-")]
+    assert healed == [f"heal-{name}" for name in NEMESES]  # before the final reads
+    flips = [op.value for op in done if op.f == "start-flip" and op.type == "ok"]
+    assert flips and all({"old_leader", "new_leader", "restarted"} <= set(v) for v in flips)
+    final_reads = [op for op in history if op.f == "read" and op.type == "ok"]
+    assert final_reads, "the healed cluster answered its final reads"
