@@ -238,6 +238,16 @@ def _interval(name: str, start: Op, stop: Op | None) -> Interval:
     return Interval(name, start, stop, describe_nemesis(start), start.type == "ok")
 
 
+# Said in words by describe_nemesis, or left to the op's full value.
+FLIP_DETAILS = (
+    "old_leader",
+    "new_leader",
+    "restarted",
+    "elected_after_s",
+    "killed_holding_unchosen",
+)
+
+
 def describe_nemesis(op: Op) -> str:
     """A nemesis op in a few words: `partition halves: n1 -x- n2,n3`, `kill n2`, ..."""
     value = op.value
@@ -249,6 +259,13 @@ def describe_nemesis(op: Op) -> str:
     parts: list[str] = []
     if "shape" in value:
         parts.append(str(value["shape"]))
+    if "old_leader" in value:  # the flip: who was deposed, who leads, who came back where
+        restarted = value.get("restarted")
+        back = ",".join(map(str, restarted)) if isinstance(restarted, list) else "none"
+        parts.append(
+            f"deposed {value['old_leader']}, leader {value.get('new_leader')},"
+            f" restarted {back or 'none'}:"
+        )
     grudge = value.get("grudge")
     if isinstance(grudge, dict):
         parts.append(describe_grudge(grudge) if grudge else "healed")
@@ -273,6 +290,7 @@ def describe_nemesis(op: Op) -> str:
         for k, v in value.items()
         if k
         not in ("shape", "grudge", "fault", "op", "nodes", "reset", "target", "faults", "toxic")
+        and k not in FLIP_DETAILS
     }
     if rest:
         parts.append(_short(rest))

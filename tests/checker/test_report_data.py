@@ -51,6 +51,13 @@ def test_describe_nemesis_covers_each_fault_shape() -> None:
     assert describe_nemesis(heal) == "heal-partition healed"
     failed = Op(2, 0, "info", NEMESIS, "start-kill", None, error="TimeoutError")
     assert describe_nemesis(failed) == "start-kill info: TimeoutError"
+    flip = Op(3, 0, "ok", NEMESIS, "start-flip", {
+        "old_leader": "n1", "new_leader": "n2", "elected_after_s": 0.6, "restarted": ["n3"],
+        "killed_holding_unchosen": True, "grudge": {"n1": ["n2"], "n2": ["n1", "n3"], "n3": ["n2"]},
+    })  # fmt: skip
+    assert describe_nemesis(flip) == (
+        "flip deposed n1, leader n2, restarted n3: n1<-x-n2 n2<-x-n1,n3 n3<-x-n2"
+    )
 
 
 def test_lenient_history_reading_and_figures(tmp_path: Path) -> None:
