@@ -25,11 +25,12 @@ full Paxos turns into whatever value a majority may already have accepted there.
     fx = core.step(ClientBroadcast(request_id=1, msg_id="m1", value=42), now_ms=0.0)
     fx.deliver  # [Deliver(position=0, msg_id="m1", value=42)]: one node is its own majority
 
-`restore(records)` rebuilds acceptor state (promised and accepted ballots per slot) and the
-chosen slots from the `persist` records, and treats the contiguous chosen prefix as already
-delivered (rebuilding the delivered sequence without emitting `Deliver` again). In-flight
-proposals, queued client values and waiting client requests are not persisted: their
-clients see a lost connection and may retry. The peer messages are described in PROTOCOL.md.
+The acceptor and learner (and `restore`, which rebuilds them from the `persist` records)
+are in `paxos_replica`; this module is the proposer and the client side. `restore(records)`
+treats the contiguous chosen prefix as already delivered (rebuilding the delivered sequence
+without emitting `Deliver` again). In-flight proposals, queued client values and waiting
+client requests are not persisted: their clients see a lost connection and may retry. The
+peer messages are described in PROTOCOL.md.
 """
 
 from __future__ import annotations
@@ -42,24 +43,14 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from tobtest.node.protocols.base import (
     ClientBroadcast,
     ClientRead,
-    Deliver,
     Effects,
     Event,
     PeerMessage,
-    Protocol,
     ProtocolConfig,
-    Reply,
-    Send,
     Tick,
 )
-from tobtest.node.protocols.entries import (
-    NOOP,
-    Entry,
-    chosen_batch,
-    nat,
-    parse_decisions,
-    valid_entry,
-)
+from tobtest.node.protocols.entries import NOOP, Entry, nat, valid_entry
+from tobtest.node.protocols.paxos_replica import PaxosReplica, error_reply
 
 if TYPE_CHECKING:  # the core draws randomness only from the generator it is given
     import random
@@ -76,11 +67,11 @@ BACKOFF_MAX = 8  # a proposal's timeout and jitter double per failed round, up t
 
 # Local guards: mypy loses imported TypeGuards inside the protocols' import cycle (the
 # registry's lazy loaders), so the narrowing is restated here.
-def _nat(x: Any) -> TypeGuard[int]:
+def is_nat(x: Any) -> TypeGuard[int]:
     return nat(x)
 
 
-def _valid_entry(x: Any) -> TypeGuard[Entry]:
+def is_entry(x: Any) -> TypeGuard[Entry]:
     return valid_entry(x)
 
 
@@ -108,31 +99,22 @@ class _Proposal:
     sent_ms: dict[tuple[int, str], float] = field(default_factory=dict)
 
 
-class PaxosProtocol(Protocol):
-    """Per-slot Paxos core: proposer, acceptor and learner in one state machine."""
+class PaxosProtocol(PaxosReplica):
+    """Per-slot Paxos core: the proposer and client requests, on top of `PaxosReplica`."""
 
     name = "paxos"
+    # Declared again: the protocol modules form an import cycle for mypy, which then cannot
+    # see the type of this attribute of the base class.
+    _max_ballot: int
 
     def __init__(
         self, node_id: int, n: int, rng: random.Random, config: ProtocolConfig | None = None
     ) -> None:
         super().__init__(node_id, n, rng, config)
-        # Acceptor state, kept only for slots not yet known to be chosen.
-        self._promised: dict[int, int] = {}
-        self._accepted: dict[int, tuple[int, Entry]] = {}
-        # Learner state.
-        self._chosen: dict[int, Entry] = {}
-        self._chosen_ids: set[str] = set()
-        self._max_chosen = -1
-        self._next_deliver = 0  # every slot below is chosen and has been delivered
-        self._values: list[Any] = []  # the delivered sequence
-        self._positions: dict[str, int] = {}  # msg id -> position in it
         # Proposer state.
         self._queue: deque[Entry] = deque()
         self._in_flight: dict[int, _Proposal] = {}
         self._free_slot = 0  # lowest slot not known chosen, not ours, not promised to others
-        self._waiters: dict[str, list[int]] = {}  # msg id -> request ids to answer
-        self._read_waiters: dict[str, int] = {}  # read marker id -> request id
         self._read_seq = 0
         # Timers.
         self._next_sync_ms: float | None = None
@@ -143,11 +125,6 @@ class PaxosProtocol(Protocol):
         self._noops_proposed = 0
         self._resends = 0
         self._srtt_ms = 0.0  # smoothed round trip to acceptors, from promise/accepted replies
-        self._max_ballot = 0
-        # Scratch of the current step.
-        self._fx = Effects()
-        self._now_ms = 0.0
-        self._inbox: deque[dict[str, Any]] = deque()  # messages to ourselves
 
     # ---- the contract ---------------------------------------------------------------------
 
@@ -156,7 +133,7 @@ class PaxosProtocol(Protocol):
         self._now_ms = now_ms
         if isinstance(event, PeerMessage):
             src, body = event.src, event.body
-            if _nat(src) and src < self.n and src != self.node_id and isinstance(body, dict):
+            if is_nat(src) and src < self.n and src != self.node_id and isinstance(body, dict):
                 kind = body.get("type")
                 if isinstance(kind, str) and kind in self._handlers:
                     self._handlers[kind](self, src, body)
@@ -198,31 +175,7 @@ class PaxosProtocol(Protocol):
         }
 
     def restore(self, records: Iterable[dict[str, Any]]) -> None:
-        """Rebuilds acceptor state, chosen slots and the delivered prefix; see the docstring."""
-        for rec in records:
-            if not isinstance(rec, dict) or not _nat(rec.get("slot")):
-                continue
-            slot, ballot, kind = rec["slot"], rec.get("ballot"), rec.get("t")
-            if kind == "chosen" and _valid_entry(rec.get("value")):
-                self._chosen.setdefault(slot, rec["value"])
-            elif kind in ("promise", "accept") and _nat(ballot):
-                self._promised[slot] = max(self._promised.get(slot, 0), ballot)
-                self._max_ballot = max(self._max_ballot, ballot)
-                old_ballot = self._accepted.get(slot, (0, None))[0]
-                if kind == "accept" and _valid_entry(rec.get("value")) and ballot >= old_ballot:
-                    self._accepted[slot] = (ballot, rec["value"])
-        for slot, entry in self._chosen.items():
-            self._promised.pop(slot, None)
-            self._accepted.pop(slot, None)
-            if entry["k"] != "noop":
-                self._chosen_ids.add(entry["id"])
-            self._max_chosen = max(self._max_chosen, slot)
-        while self._next_deliver in self._chosen:
-            entry = self._chosen[self._next_deliver]
-            if entry["k"] == "msg" and entry["id"] not in self._positions:
-                self._positions[entry["id"]] = len(self._values)
-                self._values.append(entry["v"])
-            self._next_deliver += 1
+        super().restore(records)
         self._advance_free_slot()
 
     # ---- client requests ------------------------------------------------------------------
@@ -230,7 +183,7 @@ class PaxosProtocol(Protocol):
     def _on_broadcast(self, ev: ClientBroadcast) -> None:
         msg_id = ev.msg_id
         if not isinstance(msg_id, str):
-            self._reply(ev.request_id, _error("bad-request", "msg_id must be a string"))
+            self._reply(ev.request_id, error_reply("bad-request", "msg_id must be a string"))
         elif msg_id in self._positions:
             self._reply_ok(ev.request_id, msg_id, self._positions[msg_id])
         elif msg_id in self._waiters:
@@ -238,7 +191,7 @@ class PaxosProtocol(Protocol):
         elif msg_id in self._chosen_ids:
             self._waiters[msg_id] = [ev.request_id]  # chosen, delivered once the gap closes
         elif len(self._queue) >= MAX_QUEUED:
-            self._reply(ev.request_id, _error("overloaded", "too many pending broadcasts"))
+            self._reply(ev.request_id, error_reply("overloaded", "too many pending broadcasts"))
         else:
             self._waiters[msg_id] = [ev.request_id]
             self._queue.append({"k": "msg", "id": msg_id, "v": ev.value})
@@ -254,10 +207,10 @@ class PaxosProtocol(Protocol):
             self._read_waiters[read_id] = ev.request_id
             self._queue.append({"k": "read", "id": read_id})
         elif ev.mode == "log":
-            self._reply(ev.request_id, _error("overloaded", "too many pending requests"))
+            self._reply(ev.request_id, error_reply("overloaded", "too many pending requests"))
         else:
             text = f"read mode {ev.mode!r} is not served by per-slot paxos (use log or local)"
-            self._reply(ev.request_id, _error("unsupported-read-mode", text))
+            self._reply(ev.request_id, error_reply("unsupported-read-mode", text))
 
     # ---- proposer -------------------------------------------------------------------------
 
@@ -297,7 +250,7 @@ class PaxosProtocol(Protocol):
         self._sample_rtt(src, body, "prepare")
         p = self._matching(body, phase=1)
         ab, av = body.get("accepted_ballot"), body.get("accepted_value")
-        if p is None or not _nat(ab) or (ab > 0 and not _valid_entry(av)):
+        if p is None or not is_nat(ab) or (ab > 0 and not is_entry(av)):
             return
         p.promises[src] = (ab, av if ab > 0 else None)
         if len(p.promises) < self.majority:
@@ -331,7 +284,7 @@ class PaxosProtocol(Protocol):
     def _on_nack(self, src: int, body: dict[str, Any]) -> None:
         p = self._matching(body, phase=None)
         promised = body.get("promised")
-        if p is None or p.phase == 0 or not _nat(promised) or promised <= p.ballot:
+        if p is None or p.phase == 0 or not is_nat(promised) or promised <= p.ballot:
             return
         # Jump past the competing ballot, after a random back-off so duellers separate.
         self._max_ballot = max(self._max_ballot, promised)
@@ -370,8 +323,8 @@ class PaxosProtocol(Protocol):
 
     def _sample_rtt(self, src: int, body: dict[str, Any], kind: str) -> None:
         slot, ballot = body.get("slot"), body.get("ballot")
-        p = self._in_flight.get(slot) if _nat(slot) and _nat(ballot) else None
-        sent_ms = p.sent_ms.get((ballot, kind)) if p is not None and _nat(ballot) else None
+        p = self._in_flight.get(slot) if is_nat(slot) and is_nat(ballot) else None
+        sent_ms = p.sent_ms.get((ballot, kind)) if p is not None and is_nat(ballot) else None
         if sent_ms is not None and src != self.node_id:
             # Measured from the first send, so a reply to a resend overestimates: safe here.
             sample_ms = max(0.0, self._now_ms - sent_ms)
@@ -379,7 +332,7 @@ class PaxosProtocol(Protocol):
 
     def _matching(self, body: dict[str, Any], phase: int | None) -> _Proposal | None:
         slot = body.get("slot")
-        p = self._in_flight.get(slot) if _nat(slot) else None
+        p = self._in_flight.get(slot) if is_nat(slot) else None
         if p is None or body.get("ballot") != p.ballot or (phase is not None and p.phase != phase):
             return None
         return p
@@ -430,104 +383,12 @@ class PaxosProtocol(Protocol):
         ):
             self._free_slot += 1
 
-    # ---- acceptor -------------------------------------------------------------------------
+    # ---- learner hook ---------------------------------------------------------------------
 
-    def _on_prepare(self, src: int, body: dict[str, Any]) -> None:
-        slot, ballot = body.get("slot"), body.get("ballot")
-        if not (_nat(slot) and _nat(ballot) and ballot > 0):
-            return
-        self._max_ballot = max(self._max_ballot, ballot)
-        if slot in self._chosen:
-            self._send(src, {"type": "decide", "slot": slot, "value": self._chosen[slot]})
-            return
-        promised = self._promised.get(slot, 0)
-        if ballot < promised:
-            self._send(src, {"type": "nack", "slot": slot, "ballot": ballot, "promised": promised})
-            return
-        if ballot > promised:
-            self._promised[slot] = ballot
-            self._fx.persist.append({"t": "promise", "slot": slot, "ballot": ballot})
-        accepted_ballot, accepted_value = self._accepted.get(slot, (0, None))
-        reply = {"type": "promise", "slot": slot, "ballot": ballot}
-        reply.update(accepted_ballot=accepted_ballot, accepted_value=accepted_value)
-        self._send(src, reply)
-
-    def _on_accept(self, src: int, body: dict[str, Any]) -> None:
-        slot, ballot, value = body.get("slot"), body.get("ballot"), body.get("value")
-        if not (_nat(slot) and _nat(ballot) and ballot > 0 and _valid_entry(value)):
-            return
-        self._max_ballot = max(self._max_ballot, ballot)
-        if slot in self._chosen:
-            self._send(src, {"type": "decide", "slot": slot, "value": self._chosen[slot]})
-            return
-        promised = self._promised.get(slot, 0)
-        if ballot < promised:
-            self._send(src, {"type": "nack", "slot": slot, "ballot": ballot, "promised": promised})
-            return
-        if self._accepted.get(slot) != (ballot, value):
-            self._promised[slot] = ballot
-            self._accepted[slot] = (ballot, value)
-            record = {"t": "accept", "slot": slot, "ballot": ballot, "value": value}
-            self._fx.persist.append(record)
-        self._send(src, {"type": "accepted", "slot": slot, "ballot": ballot})
-
-    # ---- learner --------------------------------------------------------------------------
-
-    def _on_decide(self, src: int, body: dict[str, Any]) -> None:
-        slot, value = body.get("slot"), body.get("value")
-        if _nat(slot) and _valid_entry(value):
-            self._learn(slot, value)
-
-    def _send_sync(self, peer: int) -> None:
-        body = {"type": "sync", "next": self._next_deliver, "max_chosen": self._max_chosen}
-        self._send(peer, body)
-
-    def _on_sync(self, src: int, body: dict[str, Any]) -> None:
-        their_next = body.get("next")
-        if not _nat(their_next):
-            return
-        if their_next > self._next_deliver:
-            self._send_sync(src)  # they know more: ask now rather than at our next interval
-        if self._max_chosen < their_next:
-            return
-        decisions, more = chosen_batch(self._chosen, their_next, self._max_chosen)
-        if decisions:
-            self._send(src, {"type": "decisions", "decisions": decisions, "more": more})
-
-    def _on_decisions(self, src: int, body: dict[str, Any]) -> None:
-        for slot, entry in parse_decisions(body):
-            self._learn(slot, entry)
-        if body.get("more") is True:
-            self._send_sync(src)  # a full batch: pull the next one at once
-
-    def _learn(self, slot: int, entry: Entry) -> None:
-        if slot in self._chosen:
-            return
-        self._chosen[slot] = entry
-        if entry["k"] != "noop":
-            self._chosen_ids.add(entry["id"])
-        self._promised.pop(slot, None)  # a chosen slot needs no acceptor state any more
-        self._accepted.pop(slot, None)
-        self._fx.persist.append({"t": "chosen", "slot": slot, "value": entry})
-        self._max_chosen = max(self._max_chosen, slot)
+    def _on_chosen(self, slot: int, entry: Entry) -> None:
         p = self._in_flight.pop(slot, None)
         if p is not None and not _same(p.own, entry):
             self._requeue(p.own)
-        bugs = self.config.bugs
-        if "ack-on-choose" in bugs and entry["k"] == "msg" and slot > self._next_deliver:
-            # Deliberate fixture bug: acks a broadcast as soon as its slot is chosen, before
-            # the lower slots (and so the message itself) are delivered at this node.
-            guess = len(self._values) + slot - self._next_deliver
-            for request_id in self._waiters.pop(entry["id"], []):
-                self._reply_ok(request_id, entry["id"], guess)
-        if "deliver-on-arrival" in bugs:
-            # Deliberate fixture bug: delivers decisions in the order they arrive here, not in
-            # slot order, so nodes that hear decisions in different orders disagree.
-            self._deliver_entry(entry)
-        while self._next_deliver in self._chosen:
-            if "deliver-on-arrival" not in bugs:
-                self._deliver_entry(self._chosen[self._next_deliver])
-            self._next_deliver += 1
         self._advance_free_slot()
 
     def _requeue(self, own: Entry) -> None:
@@ -535,59 +396,13 @@ class PaxosProtocol(Protocol):
         if own["k"] != "noop" and own["id"] not in self._chosen_ids:
             self._queue.appendleft(own)
 
-    def _deliver_entry(self, entry: Entry) -> None:
-        if entry["k"] == "read":
-            request_id = self._read_waiters.pop(entry["id"], None)
-            if request_id is not None:
-                body = {"type": "read_ok", "mode": "log", "value": list(self._values)}
-                self._reply(request_id, body)
-            return
-        if entry["k"] != "msg":
-            return  # a no-op takes no position
-        msg_id = entry["id"]
-        if msg_id in self._positions and "no-dedupe" not in self.config.bugs:
-            return  # chosen twice (a retry): delivered once
-        # With the "no-dedupe" fixture bug a message chosen twice is delivered twice.
-        position = len(self._values)
-        self._values.append(entry["v"])
-        self._positions.setdefault(msg_id, position)
-        self._fx.deliver.append(Deliver(position=position, msg_id=msg_id, value=entry["v"]))
-        for request_id in self._waiters.pop(msg_id, []):
-            self._reply_ok(request_id, msg_id, position)
-
-    # ---- plumbing -------------------------------------------------------------------------
-
-    def _send(self, dest: int, body: dict[str, Any]) -> None:
-        if dest == self.node_id:
-            self._inbox.append(body)
-            return
-        self._fx.send.append(Send(dest=dest, body=body))
-
-    def _broadcast(self, body: dict[str, Any]) -> None:
-        for dest in range(self.n):
-            self._send(dest, body)
-
-    def _dispatch_local(self, body: dict[str, Any]) -> None:
-        self._handlers[body["type"]](self, self.node_id, body)
-
-    def _reply(self, request_id: int, body: dict[str, Any]) -> None:
-        self._fx.reply.append(Reply(request_id=request_id, body=body))
-
-    def _reply_ok(self, request_id: int, msg_id: str, position: int) -> None:
-        body = {"type": "broadcast_ok", "msg_id": msg_id, "position": position}
-        self._reply(request_id, body)
-
     _handlers: dict[str, Any] = {
-        "prepare": _on_prepare,
+        "prepare": PaxosReplica._on_prepare,
         "promise": _on_promise,
-        "accept": _on_accept,
+        "accept": PaxosReplica._on_accept,
         "accepted": _on_accepted,
         "nack": _on_nack,
-        "decide": _on_decide,
-        "sync": _on_sync,
-        "decisions": _on_decisions,
+        "decide": PaxosReplica._on_decide,
+        "sync": PaxosReplica._on_sync,
+        "decisions": PaxosReplica._on_decisions,
     }
-
-
-def _error(code: str, text: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "text": text}
