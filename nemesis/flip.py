@@ -75,7 +75,8 @@ class FlipNemesis(Nemesis):
         victims = sorted(self.rng.sample(rest, min(len(ctx.node_names) // 2, len(rest))))
         in_window = await self._wait_for_window(ctx, victims)
         for name in victims:
-            if ctx.cluster.nodes[name].state is not NodeState.KILLED:  # a composed kill's
+            # A composed kill nemesis may have taken it down already.
+            if ctx.cluster.nodes[name].state is not NodeState.KILLED:
                 ctx.cluster.kill(name)
         side = [old, *victims]
         self.sides = [side, [n for n in ctx.node_names if n not in side]]
