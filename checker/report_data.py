@@ -238,13 +238,10 @@ def _interval(name: str, start: Op, stop: Op | None) -> Interval:
     return Interval(name, start, stop, describe_nemesis(start), start.type == "ok")
 
 
-# Said in words by describe_nemesis, or left to the op's full value.
-FLIP_DETAILS = (
-    "old_leader",
-    "new_leader",
-    "restarted",
-    "elected_after_s",
-    "killed_holding_unchosen",
+# Keys describe_nemesis says in words (the flip's details it leaves to the op's full value).
+DESCRIBED_KEYS = frozenset(
+    {"shape", "grudge", "fault", "op", "nodes", "reset", "target", "faults", "toxic"}
+    | {"old_leader", "new_leader", "restarted", "elected_after_s", "killed_holding_unchosen"}
 )
 
 
@@ -261,7 +258,7 @@ def describe_nemesis(op: Op) -> str:
         parts.append(str(value["shape"]))
     if "old_leader" in value:  # the flip: who was deposed, who leads, who came back where
         restarted = value.get("restarted")
-        back = ",".join(map(str, restarted)) if isinstance(restarted, list) else "none"
+        back = ",".join(map(str, restarted)) if isinstance(restarted, list) else ""
         parts.append(
             f"deposed {value['old_leader']}, leader {value.get('new_leader')},"
             f" restarted {back or 'none'}:"
@@ -285,13 +282,7 @@ def describe_nemesis(op: Op) -> str:
             parts.append(str(value["toxic"]))
         links = [f"{f.get('src')}->{f.get('dst')}" for f in faults if isinstance(f, dict)]
         parts.append(f"on {', '.join(links)}" if links else "cleared")
-    rest = {
-        k: v
-        for k, v in value.items()
-        if k
-        not in ("shape", "grudge", "fault", "op", "nodes", "reset", "target", "faults", "toxic")
-        and k not in FLIP_DETAILS
-    }
+    rest = {k: v for k, v in value.items() if k not in DESCRIBED_KEYS}
     if rest:
         parts.append(_short(rest))
     label = name if op.f.startswith("start-") else op.f

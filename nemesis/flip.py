@@ -66,9 +66,9 @@ class FlipNemesis(Nemesis):
             await self._wait_for_new_leader(ctx, old) if leaders else (None, None)
         )
         others = [n for n in running() if n != old]
-        fallback = self.rng.choice(others) if others else None
+        fallback = self.rng.choice(others) if others else None  # drawn either way, as above
         if new is None:
-            new = fallback  # nobody claims to lead (leaderless Paxos, or no quorum)
+            new = fallback
         else:
             await asyncio.sleep(self.settle_s)
         rest = sorted(n for n in running() if n not in (old, new))
