@@ -73,6 +73,12 @@ class RunStore:
         tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
         os.replace(tmp, target)
 
+    def write_yaml(self, relative: str, data: Any) -> None:
+        target = self.path / relative
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+        os.replace(tmp, target)
+
     def write_results(self, results: dict[str, Any]) -> None:
         self.write_json("results.json", results)
 

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tobtest.nemesis.faults import Faults
 from tobtest.nemesis.proxy_client import ProxyControl
 
 
@@ -33,6 +34,11 @@ class NemesisContext:
     cluster: Any = None
     # Link faults in force for the whole run (background latency); nemeses restore them.
     base_link_faults: list[dict[str, Any]] = field(default_factory=list)
+    # The primitives every fault goes through; they log the steps executed (see faults.py).
+    faults: Faults = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.faults = Faults(self)
 
 
 class Nemesis(ABC):

@@ -12,17 +12,14 @@ down does not answer; the op value lists only the nodes that took the fault.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from typing import Any
 
 from tobtest.nemesis.base import Nemesis, NemesisContext
 from tobtest.nemesis.targets import check_target_specs, select_targets
-from tobtest.workloads.client import ClientError, request_once
 
 CLOCK_FAULTS: tuple[str, ...] = ("bump", "strobe", "skew")
 DEFAULT_TARGETS: tuple[str, ...] = ("one", "minority", "primaries", "all")
-CONTROL_TIMEOUT_S = 1.0
 
 
 class ClockNemesis(Nemesis):
@@ -51,31 +48,21 @@ class ClockNemesis(Nemesis):
             return {"op": "skew", "rate": rng.choice((0.5, 0.75, 1.5, 2.0))}
         raise ValueError(f"unknown clock fault {fault!r}")
 
-    async def _send(self, ctx: NemesisContext, name: str, body: dict[str, Any]) -> bool:
-        host, port = ctx.cluster.client_address(name)
-        try:
-            reply = await request_once(host, port, {"type": "clock", **body}, CONTROL_TIMEOUT_S)
-        except ClientError:
-            return False
-        return reply.get("type") == "clock_ok"
-
     async def start(self, ctx: NemesisContext) -> Any:
         spec = self.rng.choice(self.target_specs)
         targets = await select_targets(spec, ctx.node_names, self.rng, ctx.primaries)
         fault = self.rng.choice(self.faults)
         # One draw per target, in order, so the schedule is the same whoever answers.
         requests = {name: self._fault_request(fault) for name in targets}
-        answered = await asyncio.gather(*(self._send(ctx, n, r) for n, r in requests.items()))
-        applied = {n: r for (n, r), ok in zip(requests.items(), answered, strict=True) if ok}
+        applied = await ctx.faults.clock(requests)
         self.active = True
         self.summary = f"clock {fault} {','.join(applied)}"
         return {"fault": fault, "target": spec, "nodes": applied}
 
     async def stop(self, ctx: NemesisContext) -> Any:
-        names = list(ctx.node_names)
-        answered = await asyncio.gather(*(self._send(ctx, n, {"op": "reset"}) for n in names))
+        reset = await ctx.faults.clock_reset()
         self.active = False
-        return {"reset": [n for n, ok in zip(names, answered, strict=True) if ok]}
+        return {"reset": reset}
 
     def describe_active(self) -> str:
         return self.summary if self.active else ""

@@ -48,15 +48,12 @@ class FlipNemesis(Nemesis):
         self.sides: list[list[str]] = []
 
     async def start(self, ctx: NemesisContext) -> Any:
-        from tobtest.cluster import NodeState
-
-        def running() -> list[str]:
-            return [n for n in ctx.node_names if ctx.cluster.nodes[n].state is NodeState.RUNNING]
+        running = ctx.faults.running
 
         leaders = [n for n in await ctx.primaries() if n in running()]
         fallback = self.rng.choice(running() or ctx.node_names)  # drawn either way: same stream
         old = sorted(leaders)[0] if leaders else fallback
-        await ctx.proxy.grudge(isolate(ctx.node_names, [old]))
+        await ctx.faults.partition(isolate(ctx.node_names, [old]))
         self.active = True
         self.sides = [[old], [n for n in ctx.node_names if n != old]]
 
@@ -74,19 +71,14 @@ class FlipNemesis(Nemesis):
         rest = sorted(n for n in running() if n not in (old, new))
         victims = sorted(self.rng.sample(rest, min(len(ctx.node_names) // 2, len(rest))))
         in_window = await self._wait_for_window(ctx, victims)
-        for name in victims:
-            # A composed kill nemesis may have taken it down already.
-            if ctx.cluster.nodes[name].state is not NodeState.KILLED:
-                ctx.cluster.kill(name)
+        # A composed kill nemesis may have taken a victim down already, or restarted it
+        # meanwhile: the primitives act only on the nodes in the state they need.
+        await ctx.faults.kill(victims)
         side = [old, *victims]
         self.sides = [side, [n for n in ctx.node_names if n not in side]]
         grudge = complete_grudge(self.sides)
-        await ctx.proxy.grudge(grudge)
-        # Restart only what is still down: a composed kill nemesis may have restarted it.
-        down = [n for n in victims if ctx.cluster.nodes[n].state is NodeState.KILLED]
-        for name in down:
-            ctx.cluster.restart(name)
-        await ctx.cluster.wait_ready(down)
+        await ctx.faults.partition(grudge)
+        await ctx.faults.restart(victims)
         return {
             "old_leader": old,
             "new_leader": new,
@@ -125,7 +117,7 @@ class FlipNemesis(Nemesis):
         return False
 
     async def stop(self, ctx: NemesisContext) -> Any:
-        await ctx.proxy.heal()
+        await ctx.faults.heal()
         self.active = False
         self.sides = []
         return {"grudge": {}}

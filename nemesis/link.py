@@ -56,17 +56,13 @@ class LinkNemesis(Nemesis):
             {"src": s, "dst": d, **toxic, "toxicity": toxicity}
             for s, d in self._links(list(ctx.node_names))
         ]
-        # Later specs win in the proxy, so the toxics override the background latency.
-        await ctx.proxy.link_faults([*ctx.base_link_faults, *faults])
+        await ctx.faults.link(faults)
         self.active = True
         self.summary = f"link {kind} on {len(faults)} links"
         return {"toxic": kind, "faults": faults}
 
     async def stop(self, ctx: NemesisContext) -> Any:
-        if ctx.base_link_faults:
-            await ctx.proxy.link_faults(ctx.base_link_faults)
-        else:
-            await ctx.proxy.clear_link_faults()
+        await ctx.faults.link_clear()
         self.active = False
         return {"faults": ctx.base_link_faults}
 

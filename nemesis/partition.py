@@ -43,14 +43,14 @@ class PartitionNemesis(Nemesis):
             grudge = isolate(ctx.node_names, targets)
         else:
             grudge = PARTITION_SHAPES[shape](ctx.node_names, self.rng)
-        await ctx.proxy.grudge(grudge)
+        await ctx.faults.partition(grudge)
         self.active = True
         self.current = {k: sorted(v) for k, v in grudge.items()}
         self.current_shape = shape
         return {"shape": shape, "grudge": self.current}
 
     async def stop(self, ctx: NemesisContext) -> Any:
-        await ctx.proxy.heal()
+        await ctx.faults.heal()
         self.active = False
         self.current = {}
         self.current_shape = ""

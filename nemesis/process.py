@@ -41,25 +41,16 @@ class KillNemesis(_TargetedNemesis):
     name = "kill"
 
     async def start(self, ctx: NemesisContext) -> Any:
-        from tobtest.cluster import NodeState
-
         spec, targets = await self._targets(ctx)
-        killed = [n for n in targets if ctx.cluster.nodes[n].state is not NodeState.KILLED]
-        for name in killed:
-            ctx.cluster.kill(name)
+        killed = await ctx.faults.kill(targets)
         self.affected = killed
         self.active = True
         return {"target": spec, "nodes": killed}
 
     async def stop(self, ctx: NemesisContext) -> Any:
-        from tobtest.cluster import NodeState
-
         # Restart every killed node, also one a composed nemesis killed: a node stays down
         # no longer than one interval.
-        down = [n for n in ctx.node_names if ctx.cluster.nodes[n].state is NodeState.KILLED]
-        for name in down:
-            ctx.cluster.restart(name)
-        await ctx.cluster.wait_ready(down)
+        down = await ctx.faults.restart(ctx.faults.down())
         self.affected = []
         self.active = False
         return {"nodes": down}
@@ -76,22 +67,14 @@ class PauseNemesis(_TargetedNemesis):
     name = "pause"
 
     async def start(self, ctx: NemesisContext) -> Any:
-        from tobtest.cluster import NodeState
-
         spec, targets = await self._targets(ctx)
-        paused = [n for n in targets if ctx.cluster.nodes[n].state is NodeState.RUNNING]
-        for name in paused:
-            ctx.cluster.pause(name)
+        paused = await ctx.faults.pause(targets)
         self.affected = paused
         self.active = True
         return {"target": spec, "nodes": paused}
 
     async def stop(self, ctx: NemesisContext) -> Any:
-        from tobtest.cluster import NodeState
-
-        paused = [n for n in ctx.node_names if ctx.cluster.nodes[n].state is NodeState.PAUSED]
-        for name in paused:
-            ctx.cluster.resume(name)
+        paused = await ctx.faults.resume(ctx.faults.paused())
         self.affected = []
         self.active = False
         return {"nodes": paused}
@@ -116,27 +99,19 @@ class StallNemesis(Nemesis):
         self.stalled: list[str] = []
 
     async def start(self, ctx: NemesisContext) -> Any:
-        from tobtest.cluster import NodeState
-
         targets = await select_targets("primaries", ctx.node_names, self.rng, ctx.primaries)
-        stalled = [n for n in targets if ctx.cluster.nodes[n].state is NodeState.RUNNING]
-        for name in stalled:
-            ctx.cluster.pause(name)
+        stalled = await ctx.faults.pause(targets)
         await asyncio.sleep(self.isolate_after_s)
         grudge = isolate(ctx.node_names, stalled) if stalled else {}
-        await ctx.proxy.grudge(grudge)
+        await ctx.faults.partition(grudge)
         self.stalled = stalled
         self.active = True
         return {"nodes": stalled, "grudge": {k: sorted(v) for k, v in grudge.items()}}
 
     async def stop(self, ctx: NemesisContext) -> Any:
-        from tobtest.cluster import NodeState
-
-        resumed = [n for n in self.stalled if ctx.cluster.nodes[n].state is NodeState.PAUSED]
-        for name in resumed:
-            ctx.cluster.resume(name)
+        resumed = await ctx.faults.resume(self.stalled)
         await asyncio.sleep(self.isolated_after_resume_s)
-        await ctx.proxy.heal()
+        await ctx.faults.heal()
         self.stalled = []
         self.active = False
         return {"resumed": resumed, "healed_after_s": self.isolated_after_resume_s}

@@ -116,12 +116,19 @@ class Runner:
             if self.cluster is not None:
                 self.cluster.stop()
             self.recorder.close()
+            self._write_schedule()
             reporter.cancel()
         self.progress.phase = "check"
         self._emit()
         results = self.check()
         self.write_report()
         return RunResult(cfg, self.store.path, results)
+
+    def _write_schedule(self) -> None:
+        """Stores the fault steps executed, as `tobtest run --replay-schedule` reads them."""
+        faults = getattr(self, "faults", None)
+        if faults is not None:
+            self.store.write_yaml("schedule.yaml", {"steps": faults.executed})
 
     def write_report(self) -> None:
         # A report that cannot be drawn must not cost the verdict: log it and go on.
@@ -172,6 +179,8 @@ class Runner:
         )
         self.progress.phase = "main"
         self._t0 = time.monotonic()
+        self.faults = ctx.faults
+        self.faults.start_clock()
         deadline = self._t0 + cfg.time_limit_s
         self._pacer_next = self._t0
         workers = [asyncio.create_task(self._worker(w, deadline)) for w in range(cfg.client_count)]

@@ -1,0 +1,221 @@
+"""The fault primitives every nemesis acts through, and the log of the steps they executed.
+
+    faults = ctx.faults                       # one per run, made with the NemesisContext
+    await faults.partition({"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]})
+    await faults.kill(["n2"]); await faults.restart(["n2"])
+    await faults.clock({"n3": {"op": "skew", "rate": 2.0}})
+    await faults.heal()
+    faults.executed   # [{"at_s": 3.204, "do": "partition", "grudge": {...}}, ...]
+
+Periodic nemeses, the exploring nemesis and schedule files all inject faults through these
+methods, so a run's faults are one list of concrete steps (`do` one of `STEP_KINDS`, its
+resolved nodes and values, and `at_s`, the offset from the start of the main phase). The
+runner stores that list as the run's `schedule.yaml`, and `tobtest run --replay-schedule
+RUN` feeds it back through `apply_step` at the same offsets. Each primitive acts only on
+nodes in the state it needs (kill a node that is not down, pause a running one, ...), so a
+replayed or composed step never trips the cluster's assertions; it records what it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tobtest.nemesis.grudge import normalize
+from tobtest.workloads.client import ClientError, request_once
+
+if TYPE_CHECKING:
+    from tobtest.nemesis.base import NemesisContext
+
+CLOCK_CONTROL_TIMEOUT_S = 1.0
+
+# Every step a schedule may hold, with the keys it takes (beyond `at_s` and `do`).
+STEP_KINDS: dict[str, tuple[str, ...]] = {
+    "partition": ("grudge",),  # install a grudge {node: nodes it drops messages from}
+    "heal": (),  # every link carries messages again
+    "kill": ("nodes",),  # SIGKILL
+    "restart": ("nodes",),  # start again from the same data directory, wait until it answers
+    "pause": ("nodes",),  # SIGSTOP
+    "resume": ("nodes",),  # SIGCONT
+    "clock": ("nodes",),  # {node: clock request}: bump, strobe or skew its virtual clock
+    "clock-reset": ("nodes",),  # back to the real clock
+    "link": ("faults",),  # toxics on links (the background latency is kept underneath)
+    "link-clear": (),  # only the background latency again
+}
+
+
+def _state(ctx: NemesisContext, name: str) -> str:
+    state = ctx.cluster.nodes[name].state
+    return str(getattr(state, "value", state))
+
+
+class Faults:
+    """Applies fault steps to the context's cluster and proxy and logs each one executed."""
+
+    def __init__(self, ctx: NemesisContext, now: Callable[[], float] = time.monotonic) -> None:
+        self.ctx = ctx
+        self._now = now
+        self.t0 = now()
+        self.executed: list[dict[str, Any]] = []
+        # What is in force now: the explorer and the report read it.
+        self.grudge: dict[str, list[str]] = {}
+        self.clocks: dict[str, dict[str, Any]] = {}
+        self.link_faults: list[dict[str, Any]] = []
+
+    def start_clock(self) -> None:
+        """Offsets count from now (the start of the main phase)."""
+        self.t0 = self._now()
+
+    def offset_s(self) -> float:
+        return round(self._now() - self.t0, 3)
+
+    def _log(self, do: str, **args: Any) -> dict[str, Any]:
+        step = {"at_s": self.offset_s(), "do": do, **args}
+        self.executed.append(step)
+        return step
+
+    def _names(self, nodes: Iterable[str], wanted: str) -> list[str]:
+        known = set(self.ctx.node_names)
+        return [n for n in nodes if n in known and _state(self.ctx, n) == wanted]
+
+    # ---- network --------------------------------------------------------------------------
+
+    async def partition(self, grudge: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+        cut = {k: v for k, v in normalize(grudge).items() if v}
+        await self.ctx.proxy.grudge(cut)
+        self.grudge = cut
+        self._log("partition", grudge=cut)
+        return cut
+
+    async def heal(self) -> None:
+        await self.ctx.proxy.heal()
+        self.grudge = {}
+        self._log("heal")
+
+    async def link(self, faults: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        toxics = [dict(f) for f in faults]
+        # Later specs win in the proxy, so the toxics override the background latency.
+        await self.ctx.proxy.link_faults([*self.ctx.base_link_faults, *toxics])
+        self.link_faults = toxics
+        self._log("link", faults=toxics)
+        return toxics
+
+    async def link_clear(self) -> None:
+        if self.ctx.base_link_faults:
+            await self.ctx.proxy.link_faults(self.ctx.base_link_faults)
+        else:
+            await self.ctx.proxy.clear_link_faults()
+        self.link_faults = []
+        self._log("link-clear")
+
+    # ---- processes ------------------------------------------------------------------------
+
+    async def kill(self, nodes: Iterable[str]) -> list[str]:
+        known = set(self.ctx.node_names)
+        names = [n for n in nodes if n in known and _state(self.ctx, n) != "killed"]
+        for name in names:
+            self.ctx.cluster.kill(name)
+            self.clocks.pop(name, None)  # a restarted node starts on the real clock
+        self._log("kill", nodes=names)
+        return names
+
+    async def restart(self, nodes: Iterable[str]) -> list[str]:
+        names = self._names(nodes, "killed")
+        for name in names:
+            self.ctx.cluster.restart(name)
+        # Logged before the wait: a replay restarts at the same offset and waits again.
+        self._log("restart", nodes=names)
+        await self.ctx.cluster.wait_ready(names)
+        return names
+
+    async def pause(self, nodes: Iterable[str]) -> list[str]:
+        names = self._names(nodes, "running")
+        for name in names:
+            self.ctx.cluster.pause(name)
+        self._log("pause", nodes=names)
+        return names
+
+    async def resume(self, nodes: Iterable[str]) -> list[str]:
+        names = self._names(nodes, "paused")
+        for name in names:
+            self.ctx.cluster.resume(name)
+        self._log("resume", nodes=names)
+        return names
+
+    def down(self) -> list[str]:
+        return [n for n in self.ctx.node_names if _state(self.ctx, n) == "killed"]
+
+    def paused(self) -> list[str]:
+        return [n for n in self.ctx.node_names if _state(self.ctx, n) == "paused"]
+
+    def running(self) -> list[str]:
+        return [n for n in self.ctx.node_names if _state(self.ctx, n) == "running"]
+
+    # ---- clocks ---------------------------------------------------------------------------
+
+    async def _clock_request(self, name: str, body: Mapping[str, Any]) -> bool:
+        host, port = self.ctx.cluster.client_address(name)
+        try:
+            reply = await request_once(
+                host, port, {"type": "clock", **body}, CLOCK_CONTROL_TIMEOUT_S
+            )
+        except ClientError:
+            return False
+        return reply.get("type") == "clock_ok"
+
+    async def clock(self, requests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """Sends each node its clock request; returns (and logs) those the nodes took. A
+        paused or down node does not answer and is left out."""
+        items = [(n, dict(r)) for n, r in requests.items() if n in self.ctx.node_names]
+        answered = await asyncio.gather(*(self._clock_request(n, r) for n, r in items))
+        applied = {n: r for (n, r), ok in zip(items, answered, strict=True) if ok}
+        self.clocks.update(applied)
+        self._log("clock", nodes=applied)
+        return applied
+
+    async def clock_reset(self, nodes: Iterable[str] | None = None) -> list[str]:
+        names = [n for n in (nodes if nodes is not None else self.ctx.node_names)]
+        answered = await asyncio.gather(*(self._clock_request(n, {"op": "reset"}) for n in names))
+        done = [n for n, ok in zip(names, answered, strict=True) if ok]
+        for name in done:
+            self.clocks.pop(name, None)
+        self._log("clock-reset", nodes=done)
+        return done
+
+    # ---- one step, as a schedule holds it -------------------------------------------------
+
+    async def apply_step(self, step: Mapping[str, Any]) -> Any:
+        """Applies one concrete step `{"do": KIND, ...}` (see STEP_KINDS)."""
+        do = step.get("do")
+        if do == "partition":
+            return await self.partition(step.get("grudge") or {})
+        if do == "heal":
+            return await self.heal()
+        if do == "link":
+            return await self.link(step.get("faults") or [])
+        if do == "link-clear":
+            return await self.link_clear()
+        if do == "clock":
+            return await self.clock(step.get("nodes") or {})
+        if do == "clock-reset":
+            return await self.clock_reset(step.get("nodes"))
+        actions = {
+            "kill": self.kill,
+            "restart": self.restart,
+            "pause": self.pause,
+            "resume": self.resume,
+        }
+        if do in actions:
+            return await actions[do](list(step.get("nodes") or []))
+        raise ValueError(f"unknown step {do!r}; known: {', '.join(STEP_KINDS)}")
+
+    async def heal_everything(self) -> dict[str, Any]:
+        """Undoes every fault in force, whatever put it there (before the final reads)."""
+        resumed = await self.resume(self.paused())
+        restarted = await self.restart(self.down())
+        await self.heal()
+        await self.link_clear()
+        reset = await self.clock_reset()
+        return {"resumed": resumed, "restarted": restarted, "clock_reset": reset}
