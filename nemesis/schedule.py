@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from tobtest.histories.op import NEMESIS
 from tobtest.histories.recorder import Recorder
@@ -24,6 +24,22 @@ from tobtest.nemesis.base import Nemesis, NemesisContext
 
 log = logging.getLogger("tobtest.nemesis")
 NEMESIS_OP_TIMEOUT_S = 10.0
+
+
+class NemesisDriver(Protocol):
+    """What the runner asks of whatever injects a run's faults: this periodic scheduler,
+    the exploring nemesis, or a schedule file being executed."""
+
+    faults_applied: int
+
+    async def run(self, until: float) -> None:
+        """Injects faults until the monotonic time `until`."""
+
+    async def heal_all(self) -> None:
+        """Undoes every fault in force (recorded as history ops), before the final reads."""
+
+    def describe(self) -> str:
+        """The faults in force now, in a few words ("none" when none)."""
 
 
 class NemesisScheduler:

@@ -31,7 +31,7 @@ from tobtest.histories.store import RunStore
 from tobtest.nemesis.base import NemesisContext
 from tobtest.nemesis.proxy_client import ProxyControl
 from tobtest.nemesis.registry import build_nemeses, node_args_for
-from tobtest.nemesis.schedule import NemesisScheduler
+from tobtest.nemesis.schedule import NemesisDriver, NemesisScheduler
 from tobtest.ports import PortPlan
 from tobtest.workloads import WORKLOADS, Workload
 from tobtest.workloads.client import ClientError, NodeClient
@@ -167,16 +167,7 @@ class Runner:
             cluster=self.cluster,
             base_link_faults=base_faults,
         )
-        nemesis_opts: dict[str, dict[str, Any]] = {"partition": {"shapes": cfg.partition_shapes}}
-        if cfg.nemesis_targets:
-            for name in ("kill", "pause", "clock", "disk"):
-                nemesis_opts[name] = {"targets": cfg.nemesis_targets}
-        self.scheduler = NemesisScheduler(
-            build_nemeses(cfg.nemesis, cfg.seed, nemesis_opts),
-            ctx,
-            self.recorder,
-            cfg.nemesis_interval_s,
-        )
+        self.scheduler = self._nemesis_driver(ctx)
         self.progress.phase = "main"
         self._t0 = time.monotonic()
         self.faults = ctx.faults
@@ -195,6 +186,20 @@ class Runner:
         await self.scheduler.heal_all()
         self.progress.faults_applied = self.scheduler.faults_applied
         self.progress.fault = self.scheduler.describe()
+
+    def _nemesis_driver(self, ctx: NemesisContext) -> NemesisDriver:
+        """What injects this run's faults: the nemeses named, toggled on their schedule."""
+        cfg = self.config
+        nemesis_opts: dict[str, dict[str, Any]] = {"partition": {"shapes": cfg.partition_shapes}}
+        if cfg.nemesis_targets:
+            for name in ("kill", "pause", "clock", "disk"):
+                nemesis_opts[name] = {"targets": cfg.nemesis_targets}
+        return NemesisScheduler(
+            build_nemeses(cfg.nemesis, cfg.seed, nemesis_opts),
+            ctx,
+            self.recorder,
+            cfg.nemesis_interval_s,
+        )
 
     async def _final_phase(self) -> None:
         assert self.cluster is not None
