@@ -481,6 +481,9 @@ class NodeServer:
             "uptime_s": round(time.monotonic() - self.started_monotonic, 3),
             "bugs": sorted(self.config.bugs),
             "clock": self._clock_status(),
+            # The clock assumption the node's leases rest on: rates within 1 +- drift_bound.
+            # Clock faults that respect it must leave every read correct.
+            "drift_bound": self.config.protocol_config.drift_bound,
             "messages_sent": dict(self.sent_by_type),
             "messages_received": dict(self.received_by_type),
             "dropped_outgoing": self.dropped_outgoing,
