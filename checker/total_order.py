@@ -24,6 +24,14 @@ Anomaly kinds; each anomaly is `{"ops": [op indices], "explanation": str, ...det
   future-read         a read completed before the broadcast of one of its values was invoked
   failed-delivered    a broadcast that completed `fail` is in some read
   lost                an acked broadcast is missing from a final read
+  not-caught-up       a node the runner marked `caught_up: false` (it had not caught up
+                      with the others when quiescence ended) lacks in its final read acked
+                      broadcasts that a caught-up node's final read holds: one anomaly per
+                      such node (how many it lacks, how far behind it was, its status),
+                      instead of one `lost` per broadcast. A liveness failure of that node,
+                      not a lost broadcast; it still makes the run invalid, since after the
+                      heal and a bounded wait every acked broadcast must be on every node.
+                      A broadcast that no caught-up final read holds is still `lost`.
   nonmonotonic        a node's read does not extend a read of that node that completed
                       before it was invoked
   realtime            broadcast A was acked before B was invoked, yet B is ordered before A
@@ -70,6 +78,7 @@ ANOMALY_KINDS = (
     "future-read",
     "failed-delivered",
     "lost",
+    "not-caught-up",
     "nonmonotonic",
     "realtime",
     "stale-read",
@@ -101,6 +110,7 @@ class _Read:
     done: Op | None = None
     done_pos: int = -1
     ok: bool = False  # completed ok with a usable list: only these take part in the checks
+    caught_up: bool = True  # False: a final read of a node that had not caught up
     value: list[Any] = field(default_factory=list)
     prefix: bool = False  # a prefix of the reference read
 
@@ -237,6 +247,7 @@ def _complete_read(h: _Parsed, rid: int, op: Op, pos: int, node: Any, rep: _Repo
     r.ok = True
     r.value = op.value if isinstance(op.value, list) else list(op.value)  # read, never mutated
     r.final = bool(op.extra.get("final") or r.inv.extra.get("final"))
+    r.caught_up = op.extra.get("caught_up", r.inv.extra.get("caught_up")) is not False
     if "read_mode" not in r.inv.extra and isinstance(op.extra.get("read_mode"), str):
         r.mode = op.extra["read_mode"]
     r.node = node if r.node is None else r.node
@@ -501,13 +512,18 @@ def _ack_checks(h: _Parsed, rep: _Report) -> None:
 
 
 def _lost_check(h: _Parsed, pos: dict[Any, int], rep: _Report) -> int:
-    """lost: every final read must hold every acked broadcast. Returns the acked ones held."""
+    """lost and not-caught-up: every final read must hold every acked broadcast. One lacking
+    only from final reads of nodes that had not caught up is charged to those nodes
+    (not-caught-up) when a caught-up node's final read holds it. Returns the acked
+    broadcasts that every final read holds."""
     finals = [h.reads[i] for i in h.ok_reads if h.reads[i].final]
     if not finals:
         return 0
     # A prefix final read of length n holds exactly the values at reference positions < n.
     shortest_prefix = min((len(f.value) for f in finals if f.prefix), default=len(pos) + 1)
     others = [(f, set(f.value)) for f in finals if not f.prefix]
+    held_by_caught_up = {v for f in finals if f.caught_up for v in f.value}
+    lagging: dict[int, list[_Broadcast]] = {}  # id of a lagging final read -> what it lacks
     found = 0
     for b in h.broadcasts:
         if b.status != "ok":
@@ -519,11 +535,46 @@ def _lost_check(h: _Parsed, pos: dict[Any, int], rep: _Report) -> int:
         if not lacking:
             found += 1
             continue
+        if all(not f.caught_up for f in lacking) and b.value in held_by_caught_up:
+            for f in lacking:
+                lagging.setdefault(id(f), []).append(b)
+            continue
         nodes = ", ".join(_who(f) for f in lacking)
         why = f"broadcast {b.value!r} was acked at {rep.at(b.done)} and is missing from {nodes}"
         ops = [b.inv, b.done, *(op for f in lacking for op in (f.inv, f.done))]
         rep.add("lost", ops, why, value=b.value, nodes=[f.node for f in lacking])
+    for f in finals:
+        if id(f) in lagging:
+            _not_caught_up(f, lagging[id(f)], rep)
     return found
+
+
+def _not_caught_up(r: _Read, missing: list[_Broadcast], rep: _Report) -> None:
+    """One anomaly for a lagging node's final read: what it lacks, how far behind it was."""
+    extra = {**r.inv.extra, **(r.done.extra if r.done is not None else {})}
+    behind, status = extra.get("behind_by"), extra.get("node_status")
+    said = ""
+    if isinstance(status, dict):
+        keys = ("role", "leader", "ballot", "chosen_index", "delivered", "uptime_s")
+        said = ", ".join(f"{k} {status[k]!r}" for k in keys if k in status)
+        said = f"; its status then: {said}" if said else ""
+    why = (
+        f"{r.node} had not caught up with the other nodes when the runner stopped waiting"
+        f"{f' ({behind} behind)' if behind is not None else ''}{said}: its final read "
+        f"(invoked at {rep.at(r.inv)}) holds {len(r.value)} values and lacks {len(missing)} "
+        f"acked broadcasts that a caught-up node's final read holds (first {missing[0].value!r})"
+        ": a liveness failure of this node, not lost broadcasts"
+    )
+    rep.add(
+        "not-caught-up",
+        [r.inv, r.done, *(op for b in missing[:3] for op in (b.inv, b.done))],
+        why,
+        node=r.node,
+        missing=len(missing),
+        missing_values=[b.value for b in missing[:10]],
+        behind_by=behind,
+        status=status,
+    )
 
 
 def check(
@@ -580,6 +631,9 @@ def _check(
         "reads": len(h.reads),
         "reads_ok": len(h.ok_reads),
         "final_reads": finals,
+        "final_reads_not_caught_up": sum(
+            1 for i in h.ok_reads if h.reads[i].final and not h.reads[i].caught_up
+        ),
         "delivered_values": len(seen),
         "acked_in_final_reads": acked_in_final,
         "info_delivered": sum(1 for v in undecided if v in seen),

@@ -165,6 +165,61 @@ def test_lost_acked_broadcast_is_explained_with_its_ack_time():
     assert lost["value"] == 17 and lost["nodes"] == ["n1"]
 
 
+def lagging_final(h: HistoryBuilder, node: str, value: list, caught_up: bool | None) -> None:
+    """A final read of `node`, marked by the runner as caught up or not (None: unmarked)."""
+    mark = {} if caught_up is None else {"caught_up": caught_up}
+    if caught_up is False:
+        mark |= {"behind_by": 7, "node_status": {"role": "follower", "leader": None}}
+    p = h.invoke(103, "read", None, node=node, read_mode="local", final=True, **mark)
+    h.ok(p, value)
+
+
+def test_a_lagging_node_is_one_not_caught_up_anomaly_not_a_lost_per_broadcast():
+    h = two_acked()
+    h.broadcast(2, 3, "n1", position=2)
+    h.final_reads(100, {"n1": [1, 2, 3], "n2": [1, 2, 3]})
+    lagging_final(h, "n3", [1], caught_up=False)
+    result = check(h.ops)
+    assert result["valid"] is False and result["anomaly_types"] == ["not-caught-up"]
+    [anomaly] = result["anomalies"]["not-caught-up"]
+    assert anomaly["node"] == "n3" and anomaly["missing"] == 2
+    assert anomaly["missing_values"] == [2, 3] and anomaly["behind_by"] == 7
+    assert anomaly["status"] == {"role": "follower", "leader": None}
+    assert "liveness failure" in anomaly["explanation"] and "(7 behind)" in anomaly["explanation"]
+    assert result["counts"]["final_reads_not_caught_up"] == 1
+
+
+def test_the_same_read_unmarked_or_marked_caught_up_is_lost():
+    for caught_up in (None, True):
+        h = two_acked()
+        h.broadcast(2, 3, "n1", position=2)
+        h.final_reads(100, {"n1": [1, 2, 3], "n2": [1, 2, 3]})
+        lagging_final(h, "n3", [1], caught_up=caught_up)
+        result = check(h.ops)
+        assert result["anomaly_types"] == ["lost"], caught_up
+        assert result["counts"]["anomalies"] == {"lost": 2}
+
+
+def test_a_broadcast_no_caught_up_final_read_holds_is_still_lost():
+    # 3 is missing from n2's final read too, and n2 had caught up: the lag excuses nothing.
+    h = two_acked()
+    h.broadcast(2, 3, "n1", position=2)
+    h.final_reads(100, {"n1": [1, 2, 3], "n2": [1, 2]})
+    lagging_final(h, "n3", [1], caught_up=False)
+    result = check(h.ops)
+    assert result["anomaly_types"] == ["lost", "not-caught-up"]
+    [lost] = result["anomalies"]["lost"]
+    assert lost["value"] == 3 and lost["nodes"] == ["n2", "n3"]
+    [lag] = result["anomalies"]["not-caught-up"]
+    assert lag["missing_values"] == [2]
+
+
+def test_when_every_final_read_lags_nothing_excuses_a_missing_broadcast():
+    h = two_acked()
+    lagging_final(h, "n1", [1], caught_up=False)
+    assert kinds(h) == ["lost"]
+
+
 def test_info_and_failed_broadcasts_may_be_missing_from_final_reads():
     h = two_acked()
     p = h.invoke(2, "broadcast", 3, node="n3")

@@ -197,6 +197,32 @@ def ack_before_delivery(bad: bool) -> HistoryBuilder:
     return h
 
 
+def not_caught_up(bad: bool) -> HistoryBuilder:
+    """The runner marked n3 not caught up after the heal; its final read lacks the acked 2
+    and 3 that n1 and n2 hold (bad), or holds them after all (fine)."""
+    h = _start()
+    h.broadcast(1, 2, "n2", position=1)
+    h.nemesis("start-kill", {"nodes": ["n3"]})
+    h.broadcast(2, 3, "n1", position=2)
+    h.nemesis("stop-kill", {"nodes": ["n3"]})
+    h.sleep(1_000_000_000)
+    h.final_reads(FINAL_PROCESS, {"n1": [1, 2, 3], "n2": [1, 2, 3]})
+    status = {"role": "follower", "leader": None, "ballot": [1, 2], "chosen_index": 1}
+    p = h.invoke(
+        FINAL_PROCESS + 2,
+        "read",
+        None,
+        node="n3",
+        read_mode="local",
+        final=True,
+        caught_up=False,
+        behind_by=2,
+        node_status={**status, "delivered": 1},
+    )
+    h.ok(p, [1] if bad else [1, 2, 3])
+    return h
+
+
 PAIRS: list[tuple[str, str, Callable[[bool], HistoryBuilder]]] = [
     ("incompatible-order-final-reads-diverge", "final-read-strict-prefix", incompatible_order),
     ("duplicate-delivered-twice-after-timeout", "info-broadcast-delivered-once", duplicate),
@@ -204,6 +230,7 @@ PAIRS: list[tuple[str, str, Callable[[bool], HistoryBuilder]]] = [
     ("future-read-completed-before-invoke", "read-overlapping-broadcast", future_read),
     ("failed-delivered-in-final-reads", "failed-broadcast-absent", failed_delivered),
     ("lost-acked-missing-from-final", "info-broadcast-missing-from-final", lost),
+    ("not-caught-up-lagging-node-lacks-acked", "lagging-node-caught-up-by-its-read", not_caught_up),
     ("nonmonotonic-node-read-shrinks", "overlapping-reads-same-node", nonmonotonic),
     ("realtime-acked-before-invoked", "concurrent-broadcasts-either-order", realtime),
     ("stale-read-log-read-misses-acked", "stale-local-read", stale_log_read),
