@@ -4,6 +4,13 @@ several seeds, with the bug and without it, and counts invalid verdicts.
     .venv/bin/python bench/bugs.py                     # every bug, 5 seeds each
     .venv/bin/python bench/bugs.py --bug no-dedupe --seeds 3
     .venv/bin/python bench/bugs.py --list
+    .venv/bin/python bench/bugs.py --generic           # one configuration for every bug
+
+`--generic` knows nothing of any bug: every bug of both catalogues (the classic fixtures
+and the subtle ones, `SUBTLE_BUGS` in the protocol cores) runs under the same command line
+per protocol, the exploring nemesis with the default workload mix (`GENERIC`), and the
+correct nodes run each protocol's command once per seed. It reports, per bug, the seeds
+caught, the time from the start of the main phase to the first anomaly, and the kinds.
 
 A bug is caught when `tobtest run` reports the buggy nodes invalid in at least 4 of 5 seeds
 while the correct nodes pass the same runs (same seed, so the same fault schedule). Each
@@ -63,6 +70,26 @@ MULTIPAXOS_RECIPES: dict[str, list[str]] = {
 }  # fmt: skip
 
 
+# The generic configuration: what a user gets from `tobtest run --nemesis all`, the same for
+# every bug (only --protocol and --bug differ). Figures go to bench/out/bugs-generic.json.
+GENERIC: list[str] = ["--nemesis", "all", "--time-limit", "60", "--rate", "100"]
+
+
+def catalogue() -> dict[str, tuple[str, str]]:
+    """bug -> (catalogue, protocol): the classic fixtures (their recipes' protocol) and
+    the subtle ones each core lists in SUBTLE_BUGS."""
+    import importlib
+
+    bugs: dict[str, tuple[str, str]] = {}
+    for bug, recipe in available_recipes().items():
+        bugs[bug] = ("classic", recipe[recipe.index("--protocol") + 1])
+    for protocol in ("paxos", "multipaxos"):
+        module = importlib.import_module(f"tobtest.node.protocols.{protocol}")
+        for bug in getattr(module, "SUBTLE_BUGS", ()):
+            bugs[bug] = ("subtle", protocol)
+    return bugs
+
+
 def available_recipes() -> dict[str, list[str]]:
     from tobtest.node.protocols import PROTOCOLS
 
@@ -79,13 +106,112 @@ def run_once(bug: str | None, args: list[str], seed: int, store: Path) -> dict[s
     return result
 
 
+def first_anomaly_s(store: str | None) -> float | None:
+    """Seconds from the first client op to the op that completed the earliest anomaly."""
+    if store is None:
+        return None
+    run = Path(store)
+    results = json.loads((run / "results.json").read_text())
+    times: dict[int, int] = {}
+    start_ns: int | None = None
+    with (run / "history.jsonl").open() as lines:
+        for line in lines:
+            try:
+                op = json.loads(line)
+            except ValueError:
+                continue
+            times[op["index"]] = op["time_ns"]
+            if start_ns is None and op.get("process") != "nemesis":
+                start_ns = op["time_ns"]
+    ends = [
+        max(times[i] for i in anomaly["ops"] if i in times)
+        for checker in results.get("checkers", {}).values()
+        if isinstance(checker.get("anomalies"), dict)
+        for found in checker["anomalies"].values()
+        for anomaly in found
+        if isinstance(anomaly, dict) and any(i in times for i in anomaly.get("ops") or [])
+    ]
+    if not ends or start_ns is None:
+        return None
+    return round((min(ends) - start_ns) / 1e9, 1)
+
+
+def generic(args: argparse.Namespace) -> int:
+    bugs = catalogue()
+    chosen = args.bug or list(bugs)
+    unknown = [b for b in chosen if b not in bugs]
+    if unknown:
+        print(f"unknown bug(s) {unknown}; known: {list(bugs)}", file=sys.stderr)
+        return 2
+    extra = ["--time-limit", str(args.time_limit)] if args.time_limit else []
+    protocols = sorted({bugs[b][1] for b in chosen})
+    seeds = range(1, args.seeds + 1)
+    jobs = [(bug, bugs[bug][1], seed) for bug in chosen for seed in seeds]
+    jobs += [(None, protocol, seed) for protocol in protocols for seed in seeds]
+    store = OUT / "bugs-generic-store"
+    results: list[dict[str, object]] = []
+
+    def one(bug: str | None, protocol: str, seed: int) -> dict[str, object]:
+        argv = [*GENERIC, *extra, "--protocol", protocol, *(["--bug", bug] if bug else [])]
+        result = run_tobtest(argv, seed, store / (bug or f"correct-{protocol}"), f"s{seed}")
+        result.update(bug=bug, protocol=protocol)
+        result["first_anomaly_s"] = first_anomaly_s(result["store"])
+        return result
+
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        futures = [pool.submit(one, *job) for job in jobs]
+        for (bug, protocol, seed), future in zip(jobs, futures, strict=True):
+            result = future.result()
+            results.append(result)
+            label = bug or f"correct {protocol}"
+            kinds = ", ".join(result["anomalies"])  # type: ignore[arg-type]
+            print(f"{label:<28} seed {seed}: {result['valid']!s:<8} first anomaly "
+                  f"{result['first_anomaly_s']} s  {kinds}  ({result['seconds']} s)",
+                  flush=True)  # fmt: skip
+    summary = []
+    print(f"\n{'bug':<28} {'catalogue':<9} {'protocol':<11} caught  first anomaly (s)  kinds")
+    for bug in chosen:
+        catalogue_name, protocol = bugs[bug]
+        runs = [r for r in results if r["bug"] == bug]
+        caught = [r for r in runs if r["valid"] is False]
+        firsts = [r["first_anomaly_s"] for r in caught]
+        found = sorted({str(k) for r in caught for k in r["anomalies"]})  # type: ignore[attr-defined]
+        summary.append({"bug": bug, "catalogue": catalogue_name, "protocol": protocol,
+                        "caught": len(caught), "runs": len(runs), "first_anomaly_s": firsts,
+                        "kinds": found})  # fmt: skip
+        print(f"{bug:<28} {catalogue_name:<9} {protocol:<11} {len(caught)}/{len(runs)}    "
+              f"{firsts}  {', '.join(found)}")  # fmt: skip
+    for protocol in protocols:
+        runs = [r for r in results if r["bug"] is None and r["protocol"] == protocol]
+        flagged = sum(1 for r in runs if r["valid"] is not True)
+        summary.append({"bug": None, "protocol": protocol, "flagged": flagged, "runs": len(runs)})
+        print(f"correct {protocol:<20} flagged {flagged}/{len(runs)}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = {"generic": GENERIC + extra, "summary": summary, "runs": results}
+    (OUT / "bugs-generic.json").write_text(json.dumps(out, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bug", action="append", help="only these bugs")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--list", action="store_true")
+    parser.add_argument(
+        "--generic",
+        action="store_true",
+        help="one configuration (GENERIC) for every bug of both catalogues",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="with --generic: override its time limit (quick looks)",
+    )
     args = parser.parse_args(argv)
+    if args.generic:
+        return generic(args)
     recipes = available_recipes()
     if args.list:
         for bug, recipe in recipes.items():

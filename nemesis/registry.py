@@ -15,6 +15,9 @@ from tobtest.nemesis.link import LinkNemesis
 from tobtest.nemesis.partition import PartitionNemesis
 from tobtest.nemesis.process import DiskNemesis, KillNemesis, PauseNemesis, StallNemesis
 
+# The exploring nemesis drives every fault kind itself (nemesis/explore.py): `all` means it.
+EXPLORE = "explore"
+
 NEMESES: dict[str, type[Nemesis]] = {
     "partition": PartitionNemesis,
     "kill": KillNemesis,
@@ -29,6 +32,10 @@ NEMESES: dict[str, type[Nemesis]] = {
 
 def node_args_for(names: list[str]) -> tuple[str, ...]:
     """Extra node flags the chosen nemeses need (e.g. the disk fault's mode)."""
+    if names == [EXPLORE]:
+        from tobtest.nemesis.explore import ExploringNemesis
+
+        return ExploringNemesis.node_args
     args: list[str] = []
     for name in names:
         for arg in getattr(NEMESES[name], "node_args", ()):
@@ -37,12 +44,15 @@ def node_args_for(names: list[str]) -> tuple[str, ...]:
 
 
 def parse_nemesis_list(text: str) -> list[str]:
-    """`"partition,kill"` -> ["partition", "kill"]; `none` or "" -> []; `all` -> every one."""
+    """`"partition,kill"` -> ["partition", "kill"]; `none` or "" -> []; `all` or `explore`
+    -> ["explore"], the exploring nemesis over every fault kind (it stands alone)."""
     names = [part.strip() for part in text.split(",") if part.strip()]
     if names in ([], ["none"]):
         return []
-    if names == ["all"]:
-        return list(NEMESES)
+    if names in (["all"], [EXPLORE]):
+        return [EXPLORE]
+    if "all" in names or EXPLORE in names:
+        raise ValueError("'all' (the exploring nemesis) covers every fault; name it alone")
     unknown = [n for n in names if n not in NEMESES]
     if unknown:
         known = ", ".join(["none", "all", *NEMESES])

@@ -91,7 +91,9 @@ def cli(verbose: bool) -> None:
     default="partition",
     show_default=True,
     callback=_parse_nemesis,
-    help=f"Comma list of faults ({', '.join(NEMESES)}), 'all' or 'none'.",
+    help=f"Comma list of faults ({', '.join(NEMESES)}), toggled every interval; 'all' "
+    "(the exploring nemesis: every fault kind, one at a time, aimed by what the nodes "
+    "report); or 'none'.",
 )
 @click.option(
     "--nemesis-interval",
@@ -124,8 +126,8 @@ def cli(verbose: bool) -> None:
 @click.option("--read-fraction", type=click.FloatRange(0.0, 1.0), default=None,
               help="Fraction of ops that are reads [default: the workload's].")  # fmt: skip
 @click.option("--read-mode", default=None, callback=_comma_list(READ_MODES, "read mode"),
-              help="Comma list of read modes clients draw from [default: broadcast local, "
-              "register log].")  # fmt: skip
+              help="Comma list of read modes clients draw from [default: broadcast every mode "
+              "the protocol serves, register log].")  # fmt: skip
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
               help="Root seed of every seeded choice [default: random, printed].")  # fmt: skip
 @click.option("--store", type=click.Path(file_okay=False), default="store", show_default=True)
@@ -136,6 +138,8 @@ def cli(verbose: bool) -> None:
 @click.option("--op-timeout", type=click.FloatRange(0.05, 600), default=2.0, show_default=True)
 @click.option("--route-to-leader", is_flag=True,
               help="Clients send to the node that claims to lead, not a random one.")  # fmt: skip
+@click.option("--explore-feedback/--no-explore-feedback", default=True, show_default=True,
+              help="With --nemesis all: prefer moves that reached new states.")  # fmt: skip
 @click.option("--suite", "suite_path", type=click.Path(dir_okay=False), default=None,
               help="Run the matrix of a suite YAML file instead of one test.")  # fmt: skip
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
@@ -161,6 +165,7 @@ def run(
     base_port: int | None,
     op_timeout: float,
     route_to_leader: bool,
+    explore_feedback: bool,
     suite_path: str | None,
     junit_xml: str | None,
 ) -> None:
@@ -195,6 +200,7 @@ def run(
         base_port=base_port,
         op_timeout_s=op_timeout,
         route_to_leader=route_to_leader,
+        explore_feedback=explore_feedback,
     )
     if partition_shapes is not None:
         config.partition_shapes = partition_shapes

@@ -17,6 +17,15 @@ from typing import Any
 
 from tobtest.nemesis.partition import DEFAULT_SHAPES
 
+# The read modes each built-in protocol serves: a broadcast run with no --read-mode draws
+# from all of them, so stale reads (log, lease) and lost or reordered ones (local) all show.
+PROTOCOL_READ_MODES: dict[str, tuple[str, ...]] = {
+    "paxos": ("local", "log"),
+    "multipaxos": ("local", "log", "lease"),
+}
+# The broadcast workload's read fraction when it draws from several modes.
+MIXED_READ_FRACTION = 0.2
+
 
 @dataclass
 class TestConfig:
@@ -38,7 +47,7 @@ class TestConfig:
     concurrency: int | None = None
     # None: the workload's default (broadcast: 0.1; register: 0.4).
     read_fraction: float | None = None
-    # None: the workload's default (broadcast: local; register: log).
+    # None: the workload's default (broadcast: every mode the protocol serves; register: log).
     read_modes: list[str] | None = None
     seed: int = field(default_factory=lambda: random.SystemRandom().randrange(1, 2**31))
     store: str = "store"
@@ -48,6 +57,8 @@ class TestConfig:
     op_timeout_s: float = 2.0
     # Send ops to the node that claims to lead (when exactly one does), not a random node.
     route_to_leader: bool = False
+    # The exploring nemesis prefers moves that reached new states (False: uniform choice).
+    explore_feedback: bool = True
     # After healing: wait until nodes stop delivering (bounded), then read every node.
     quiesce_timeout_s: float = 20.0
     quiet_period_s: float = 1.0
@@ -63,6 +74,20 @@ class TestConfig:
             return self.name
         nemesis = "+".join(self.nemesis) or "none"
         return f"{self.protocol}-{self.workload}-{nemesis}"
+
+    def workload_options(self) -> dict[str, Any]:
+        """The workload's options: the read modes and fraction given, else its defaults
+        (a broadcast run reads in every mode its protocol serves)."""
+        modes = self.read_modes
+        fraction = self.read_fraction
+        if modes is None and self.workload == "broadcast":
+            modes = list(PROTOCOL_READ_MODES.get(self.protocol, ("local",)))
+            if fraction is None and len(modes) > 1:
+                fraction = MIXED_READ_FRACTION
+        options: dict[str, Any] = {"read_modes": modes}
+        if fraction is not None:
+            options["read_fraction"] = fraction
+        return options
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -96,6 +121,8 @@ class TestConfig:
             args += ["--read-fraction", f"{self.read_fraction:g}"]
         if self.route_to_leader:
             args += ["--route-to-leader"]
+        if not self.explore_feedback:
+            args += ["--no-explore-feedback"]
         for bug in self.bugs:
             args += ["--bug", bug]
         return shlex.join(args)

@@ -29,8 +29,9 @@ from tobtest.config import TestConfig
 from tobtest.histories.recorder import Recorder
 from tobtest.histories.store import RunStore
 from tobtest.nemesis.base import NemesisContext
+from tobtest.nemesis.explore import ExploringNemesis
 from tobtest.nemesis.proxy_client import ProxyControl
-from tobtest.nemesis.registry import build_nemeses, node_args_for
+from tobtest.nemesis.registry import EXPLORE, build_nemeses, node_args_for
 from tobtest.nemesis.schedule import NemesisDriver, NemesisScheduler
 from tobtest.ports import PortPlan
 from tobtest.workloads import WORKLOADS, Workload
@@ -75,10 +76,7 @@ class Runner:
         self.store = RunStore.create(Path(config.store), config.test_name, config.to_dict())
         self.recorder = Recorder(self.store.history_path)
         self.workload: Workload = WORKLOADS[config.workload](
-            random.Random(f"{config.seed}:workload"),
-            {"read_fraction": config.read_fraction, "read_modes": config.read_modes}
-            if config.read_fraction is not None
-            else {"read_modes": config.read_modes},
+            random.Random(f"{config.seed}:workload"), config.workload_options()
         )
         self._node_rng = random.Random(f"{config.seed}:nodes")
         self._next_process = config.client_count
@@ -147,6 +145,9 @@ class Runner:
         results["reproduce"] = self.config.reproduce_command()
         results["ops"] = dict(self.progress.counts)
         results["faults_applied"] = self.progress.faults_applied
+        summary = getattr(getattr(self, "scheduler", None), "summary", None)
+        if callable(summary):
+            results["exploration"] = summary()
         self.store.write_results(results)
         return results
 
@@ -190,6 +191,10 @@ class Runner:
     def _nemesis_driver(self, ctx: NemesisContext) -> NemesisDriver:
         """What injects this run's faults: the nemeses named, toggled on their schedule."""
         cfg = self.config
+        if cfg.nemesis == [EXPLORE]:
+            lease_reads = "lease" in getattr(self.workload, "read_modes", ())
+            options = {"lease_reads": lease_reads, "feedback": cfg.explore_feedback}
+            return ExploringNemesis(ctx, self.recorder, cfg.seed, options)
         nemesis_opts: dict[str, dict[str, Any]] = {"partition": {"shapes": cfg.partition_shapes}}
         if cfg.nemesis_targets:
             for name in ("kill", "pause", "clock", "disk"):

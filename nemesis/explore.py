@@ -1,0 +1,304 @@
+"""The exploring nemesis (`--nemesis all`): one fault at a time, chosen from what it sees.
+
+    explorer = ExploringNemesis(ctx, recorder, seed=7, options={"lease_reads": True})
+    await explorer.run(until=deadline)    # moves, one after another, until the deadline
+    await explorer.heal_all()             # everything lifted before the final reads
+    explorer.summary()                    # what it reached: moves, situations, states
+
+A fixed toggle of every fault at once keeps a cluster unavailable; protocols break in
+narrow states instead (a leader change with accepts in flight, an acceptor restarted just
+after it promised, a lease holder whose clock runs slow, a deposed leader whose messages
+arrive late). So, as Jepsen's nemesis packages do, the explorer injects one fault kind at a
+time with a random stagger: it draws a kind (partition, kill, pause, clock, link; never the
+same twice in a row while others remain), then a move of that kind (`explore_moves`: aimed
+at the node that leads now, timed on what the nodes report), holds it for a drawn while,
+lifts it, and waits a drawn gap, short right after a leader change so that the next fault
+lands while recovery runs. Within a kind it prefers, as Mallory does (CCS 2023), the moves
+that led to abstract states and transitions not seen before (`observe.abstract_state`, from
+node status and the history so far): each move's score is the novelty it produced, and the
+choice is weighted by score with a floor, so every move keeps being tried.
+
+Every fault goes through `ctx.faults` (so the run's `schedule.yaml` replays it) and into the
+history as a `start-MOVE` / `stop-MOVE` op pair of process `nemesis`, whose value says what
+was done to whom and in which situations it struck; `summary()` goes to results.json as
+`exploration`, which the report and `tobtest show` print. Every choice comes from one
+seeded rng; the nodes' timing is real, so a seed replays the choices, not the run (the
+stored schedule replays the faults).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from tobtest.histories.op import NEMESIS
+from tobtest.histories.recorder import Recorder
+from tobtest.nemesis.base import NemesisContext
+from tobtest.nemesis.explore_moves import KINDS, MOVES, Move, log_uniform
+from tobtest.nemesis.flip import FlipNemesis
+from tobtest.nemesis.observe import Observer
+
+log = logging.getLogger("tobtest.nemesis.explore")
+
+MOVE_TIMEOUT_S = 15.0  # one move's start or undo; beyond it the move is recorded as failed
+MIN_MOVE_S = 1.0  # no new move starts closer than this to the end of the main phase
+# How long a fault of each kind is held (log-uniform between the two, in seconds).
+HOLD_S: dict[str, tuple[float, float]] = {
+    "partition": (0.3, 3.0),
+    "kill": (0.1, 2.0),
+    "pause": (0.2, 2.0),
+    "clock": (0.5, 3.0),
+    "link": (0.5, 3.0),
+}
+RECENT_LEADER_CHANGE_S = 1.5  # a gap after a leader change this recent is kept short
+SCORE_FLOOR = 0.5  # every move keeps at least this weight, however little it found
+DEFAULT_CLOCK_BOUND = 0.05  # when nodes state no drift bound and lease reads are checked
+
+
+class ExploringNemesis:
+    """A `NemesisDriver` (see `nemesis.schedule`) that explores fault sequences."""
+
+    name = "explore"
+    node_args = ("--disk-fault", "lose-unsynced")  # every kill is a power cut
+
+    def __init__(
+        self,
+        ctx: NemesisContext,
+        recorder: Recorder,
+        seed: int,
+        options: dict[str, Any] | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        options = options or {}
+        self.ctx = ctx
+        self.recorder = recorder
+        self.now = now
+        self.rng = random.Random(f"{seed}:nemesis:explore")
+        self.flip = FlipNemesis(random.Random(f"{seed}:nemesis:explore:flip"))
+        self.lease_reads = bool(options.get("lease_reads", True))
+        self.feedback = bool(options.get("feedback", True))
+        kinds = list(options.get("kinds") or KINDS)
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(KINDS)}")
+        self.moves: list[Move] = [
+            m
+            for m in MOVES
+            if m.kind in kinds and (m.wild_clock is None or m.wild_clock != self.lease_reads)
+        ]
+        self.kinds = [k for k in KINDS if any(m.kind == k for m in self.moves)]
+        self.observer = Observer(ctx, history=lambda: recorder.ops, now=now)
+        self.faults_applied = 0
+        self.current = "none"
+        self._last_kinds: list[str] = []
+        self.tries: Counter[str] = Counter()
+        self.novelty: Counter[str] = Counter()
+        self.situations: Counter[str] = Counter()
+        self.restarts_with_log = 0
+
+    # ---- the driver -----------------------------------------------------------------------
+
+    def describe(self) -> str:
+        return self.current
+
+    async def run(self, until: float) -> None:
+        if not self.moves:
+            return
+        watcher = asyncio.create_task(self.observer.run(until))
+        try:
+            await self.observer.poll()
+            while until - self.now() > MIN_MOVE_S:
+                move = self._choose()
+                seen = self._seen()
+                await self._play(move, until)
+                await self._gap(until)
+                self._learn(move, seen)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def heal_all(self) -> None:
+        self.recorder.record("invoke", NEMESIS, "heal-explore", None)
+        try:
+            value = await asyncio.wait_for(self.ctx.faults.heal_everything(), MOVE_TIMEOUT_S)
+        except Exception as exc:
+            self.recorder.record("info", NEMESIS, "heal-explore", None, error=_error(exc))
+            return
+        self.current = "none"
+        self.recorder.record("ok", NEMESIS, "heal-explore", value)
+
+    def summary(self) -> dict[str, Any]:
+        obs = self.observer
+        return {
+            "nemesis": "explore",
+            "feedback": self.feedback,
+            "moves": dict(sorted(self.tries.items())),
+            "kinds": dict(sorted(Counter(_kind(m) for m in self.tries.elements()).items())),
+            "situations": dict(self.situations.most_common()),
+            "leader_changes": obs.leader_changes,
+            "elections": obs.elections,
+            "step_downs": obs.step_downs,
+            "restarts_with_log": self.restarts_with_log,
+            "states": len(obs.states_seen),
+            "transitions": len(obs.transitions_seen),
+            "novelty": dict(sorted(self.novelty.items())),
+        }
+
+    # ---- choosing -------------------------------------------------------------------------
+
+    def _choose(self) -> Move:
+        rng = self.rng
+        fresh = [k for k in self.kinds if k not in self._last_kinds[-1:]] or self.kinds
+        kind = rng.choice(fresh)
+        self._last_kinds.append(kind)
+        moves = [m for m in self.moves if m.kind == kind]
+        weights = [self._weight(m) for m in moves]
+        return rng.choices(moves, weights=weights)[0]
+
+    def _weight(self, move: Move) -> float:
+        if not self.feedback:
+            return 1.0
+        tries = self.tries[move.name]
+        if tries == 0:
+            return 3.0  # untried: optimistic, so each is tried early
+        return SCORE_FLOOR + self.novelty[move.name] / tries
+
+    def _seen(self) -> tuple[int, int]:
+        return len(self.observer.states_seen), len(self.observer.transitions_seen)
+
+    def _learn(self, move: Move, before: tuple[int, int]) -> None:
+        states, transitions = self._seen()
+        # New transitions count fully, new states twice: a state never reached is rarer.
+        reward = 2 * (states - before[0]) + (transitions - before[1])
+        self.tries[move.name] += 1
+        self.novelty[move.name] += reward
+
+    # ---- playing a move -------------------------------------------------------------------
+
+    async def _play(self, move: Move, until: float) -> None:
+        before = await self.observer.poll()
+        situations = self._situations(before.statuses, before.leaders)
+        start_f, stop_f = f"start-{move.name}", f"stop-{move.name}"
+        self.recorder.record("invoke", NEMESIS, start_f, None)
+        try:
+            value, undo = await asyncio.wait_for(move.start(self), MOVE_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("explore move %s failed: %s", move.name, exc)
+            self.recorder.record("info", NEMESIS, start_f, None, error=_error(exc))
+            await self._recover()
+            return
+        targets = _targets(value)
+        situations += self._target_situations(before.statuses, before.leaders, targets)
+        for label in situations:
+            self.situations[label] += 1
+        self.current = _describe(move.name, value)
+        self.faults_applied += 1
+        self.recorder.record("ok", NEMESIS, start_f, {**value, "situations": situations})
+        lo, hi = HOLD_S[move.kind]
+        hold_s = min(log_uniform(self.rng, lo, hi), max(0.0, until - self.now() - 0.5))
+        await asyncio.sleep(hold_s)
+        self.recorder.record("invoke", NEMESIS, stop_f, None)
+        try:
+            lifted = await asyncio.wait_for(undo(), MOVE_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("explore undo of %s failed: %s", move.name, exc)
+            self.recorder.record("info", NEMESIS, stop_f, None, error=_error(exc))
+            await self._recover()
+            return
+        self.current = "none"
+        self.recorder.record("ok", NEMESIS, stop_f, {"lifted": _jsonable(lifted)})
+
+    async def _recover(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ctx.faults.heal_everything(), MOVE_TIMEOUT_S)
+        self.current = "none"
+
+    async def _gap(self, until: float) -> None:
+        """A short gap right after a leader change (the next fault meets recovery), else a
+        drawn one, often short too."""
+        changed = self.observer.last_leader_change_s
+        recent = changed is not None and self.now() - changed <= RECENT_LEADER_CHANGE_S
+        if recent or self.rng.random() < 0.5:
+            gap_s = self.rng.uniform(0.0, 0.3)
+        else:
+            gap_s = log_uniform(self.rng, 0.3, 2.0)
+        await asyncio.sleep(min(gap_s, max(0.0, until - self.now())))
+
+    # ---- what the moves ask ---------------------------------------------------------------
+
+    def clock_bound(self) -> float:
+        """How far clock moves may push rates: the nodes' stated drift bound while lease
+        reads are checked (beyond it a correct lease may fail), else well past it."""
+        stated = self.observer.drift_bound()
+        if not self.lease_reads:
+            return max(0.5, stated or 0.0)
+        return stated if stated is not None else DEFAULT_CLOCK_BOUND
+
+    def note_restart_with_log(self, killed: list[str], logs: dict[str, Any]) -> None:
+        """Counts kills of nodes that had delivered something (they restart from a log)."""
+        with_log = [n for n in killed if isinstance(logs.get(n), int) and logs[n] > 0]
+        self.restarts_with_log += len(with_log)
+
+    def _situations(
+        self, statuses: dict[str, dict[str, Any] | None], leaders: list[str]
+    ) -> list[str]:
+        labels: list[str] = []
+        answered = [s for s in statuses.values() if s]
+        if any(s.get("role") == "candidate" for s in answered):
+            labels.append("during an election")
+        changed = self.observer.last_leader_change_s
+        if changed is not None and self.now() - changed <= RECENT_LEADER_CHANGE_S:
+            labels.append("just after a leader change")
+        if len(leaders) > 1:
+            labels.append("two nodes claiming to lead")
+        if any((statuses.get(n) or {}).get("in_flight") for n in leaders):
+            labels.append("leader with accepts in flight")
+        if self.observer.last is not None and "avail" in self.observer.last.state:
+            labels.append("under load")
+        return labels
+
+    def _target_situations(
+        self, statuses: dict[str, dict[str, Any] | None], leaders: list[str], targets: list[str]
+    ) -> list[str]:
+        labels: list[str] = []
+        hit = [statuses.get(n) or {} for n in targets]
+        if any(n in leaders for n in targets):
+            labels.append("hit the leader")
+        if any((s.get("lease_remaining_ms") or 0) > 0 for s in hit):
+            labels.append("hit a lease holder")
+        if any((s.get("accepted_unchosen") or 0) > 0 for s in hit):
+            labels.append("hit a node holding accepted-unchosen slots")
+        return labels
+
+
+def _kind(name: str) -> str:
+    return next((m.kind for m in MOVES if m.name == name), "?")
+
+
+def _targets(value: dict[str, Any]) -> list[str]:
+    nodes = value.get("nodes")
+    names: list[str] = list(nodes) if isinstance(nodes, list | dict) else []
+    for key in ("old_leader",):
+        if isinstance(value.get(key), str):
+            names.append(value[key])
+    return [str(n) for n in names]
+
+
+def _describe(name: str, value: dict[str, Any]) -> str:
+    targets = _targets(value)
+    return f"{name} {','.join(targets)}".strip() if targets else name
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, dict | list | str | int | float | bool) else None
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,407 @@
+"""The moves of the exploring nemesis: one fault kind at a time, aimed at protocol roles.
+
+    move = MOVES_BY_NAME["isolate-leader"]
+    value, undo = await move.start(explorer)   # fault in force; value says what, to whom
+    ...                                          # hold it
+    await undo()                                 # and lift it
+
+Each move is one of Jepsen's fault kinds (partition, kill, pause, clock, link) or a short
+sequence of them that reaches a state where recovery code runs: a leader deposed while its
+accepts are in flight (`stall-leader`, `depose-and-crash`, `flip`), short frequent leader
+changes (`leader-churn`), a deposed leader whose messages arrive late (`delay-leader`), an
+acceptor killed while it holds accepted-unchosen slots (`kill-unchosen`), a lease holder
+cut off while its clock runs slow and the others' fast (`lease-race`). Targets are bound to
+roles from the nodes' status (`leader`, `follower`); where no node claims to lead (per-slot
+Paxos), a random node stands in. Every draw comes from the explorer's seeded rng. Clock
+moves stay within the nodes' stated drift bound while lease reads are checked (beyond it a
+correct lease is allowed to fail), and go further when they are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tobtest.nemesis.grudge import PARTITION_SHAPES, complete_grudge, isolate
+
+if TYPE_CHECKING:
+    from tobtest.nemesis.explore import ExploringNemesis
+
+Undo = Callable[[], Awaitable[Any]]
+WAIT_POLL_S = 0.02
+ELECT_WAIT_S = 3.0  # how long a move waits for another node to take the lead
+WINDOW_WAIT_S = 1.5  # how long kill-unchosen waits for a node holding unchosen accepts
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Move:
+    name: str
+    kind: str  # partition | kill | pause | clock | link
+    start: Callable[[ExploringNemesis], Awaitable[tuple[dict[str, Any], Undo]]]
+    # Only offered when the run checks lease reads (False) or does not (True); None: always.
+    wild_clock: bool | None = None
+
+
+def log_uniform(rng: Any, lo: float, hi: float) -> float:
+    return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
+# ---- targets ------------------------------------------------------------------------------
+
+
+async def leader_or_random(ex: ExploringNemesis) -> tuple[str, bool]:
+    """The node that leads now (fresh status), or a random running node; True if a leader."""
+    await ex.observer.poll()
+    running = ex.ctx.faults.running() or list(ex.ctx.node_names)
+    fallback = ex.rng.choice(running)  # drawn either way, so the stream does not depend on it
+    leader = ex.observer.leader()
+    return (leader, True) if leader in running else (fallback, False)
+
+
+def others(ex: ExploringNemesis, node: str) -> list[str]:
+    return [n for n in ex.ctx.node_names if n != node]
+
+
+async def wait_for_new_leader(ex: ExploringNemesis, old: str, timeout_s: float) -> str | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        await ex.observer.poll()
+        leaders = [n for n in (ex.observer.last.leaders if ex.observer.last else []) if n != old]
+        if leaders:
+            return leaders[0]
+        await asyncio.sleep(WAIT_POLL_S)
+    return None
+
+
+# ---- partitions ---------------------------------------------------------------------------
+
+
+async def isolate_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    node, is_leader = await leader_or_random(ex)
+    grudge = await ex.ctx.faults.partition(isolate(ex.ctx.node_names, [node]))
+    return {"nodes": [node], "leader": is_leader, "grudge": grudge}, ex.ctx.faults.heal
+
+
+async def isolate_one(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    node = ex.rng.choice(list(ex.ctx.node_names))
+    grudge = await ex.ctx.faults.partition(isolate(ex.ctx.node_names, [node]))
+    return {"nodes": [node], "grudge": grudge}, ex.ctx.faults.heal
+
+
+async def split(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    shape = ex.rng.choice(sorted(PARTITION_SHAPES))
+    grudge = await ex.ctx.faults.partition(PARTITION_SHAPES[shape](ex.ctx.node_names, ex.rng))
+    return {"shape": shape, "grudge": grudge}, ex.ctx.faults.heal
+
+
+async def mute_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """One way: the others stop hearing the leader, which still hears them (and so hears
+    the ballot that deposes it)."""
+    node, is_leader = await leader_or_random(ex)
+    grudge = await ex.ctx.faults.partition({n: [node] for n in others(ex, node)})
+    return {"nodes": [node], "leader": is_leader, "grudge": grudge}, ex.ctx.faults.heal
+
+
+async def deaf_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """One way: the leader stops hearing the others, whose grants its heartbeats renew."""
+    node, is_leader = await leader_or_random(ex)
+    grudge = await ex.ctx.faults.partition({node: others(ex, node)})
+    return {"nodes": [node], "leader": is_leader, "grudge": grudge}, ex.ctx.faults.heal
+
+
+async def leader_churn(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """Short, frequent leader changes: isolate whoever leads until another node takes
+    over (or a while passes), heal at once, again, two to four times."""
+    deposed: list[str] = []
+    for _ in range(ex.rng.randint(2, 4)):
+        node, is_leader = await leader_or_random(ex)
+        await ex.ctx.faults.partition(isolate(ex.ctx.node_names, [node]))
+        if is_leader:
+            await wait_for_new_leader(ex, node, ELECT_WAIT_S)
+        else:
+            await asyncio.sleep(ex.rng.uniform(0.3, 1.0))
+        await ex.ctx.faults.heal()
+        deposed.append(node)
+        await asyncio.sleep(ex.rng.uniform(0.0, 0.3))
+    return {"nodes": deposed}, _nothing
+
+
+# ---- processes ----------------------------------------------------------------------------
+
+
+def _restart_undo(ex: ExploringNemesis, nodes: list[str]) -> Undo:
+    async def undo() -> list[str]:
+        return await ex.ctx.faults.restart(nodes)
+
+    return undo
+
+
+async def _kill(ex: ExploringNemesis, nodes: list[str], **value: Any) -> tuple[dict, Undo]:
+    logs = {n: (ex.observer.status(n) or {}).get("delivered") for n in nodes}
+    killed = await ex.ctx.faults.kill(nodes)
+    ex.note_restart_with_log(killed, logs)
+    return {"nodes": killed, **value}, _restart_undo(ex, killed)
+
+
+async def kill_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    node, is_leader = await leader_or_random(ex)
+    return await _kill(ex, [node], leader=is_leader)
+
+
+async def kill_follower(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    node, _ = await leader_or_random(ex)
+    rest = [n for n in ex.ctx.faults.running() if n != node] or [node]
+    return await _kill(ex, [ex.rng.choice(rest)])
+
+
+async def kill_minority(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    names = list(ex.ctx.node_names)
+    count = max(1, (len(names) - 1) // 2)
+    return await _kill(ex, sorted(ex.rng.sample(names, count)))
+
+
+async def kill_majority(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    names = list(ex.ctx.node_names)
+    return await _kill(ex, sorted(ex.rng.sample(names, len(names) // 2 + 1)))
+
+
+async def kill_all(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """Every node at once: a power cut of the whole cluster (what fsync is for)."""
+    return await _kill(ex, list(ex.ctx.node_names))
+
+
+async def kill_unchosen(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """Kills a node the moment it holds a value it accepted and does not know chosen
+    (status `accepted_unchosen`), so only its durable promise and accept guard that value
+    when it comes back; a random node if that moment does not come soon."""
+    deadline = time.monotonic() + WINDOW_WAIT_S
+    fallback = ex.rng.choice(list(ex.ctx.node_names))
+    while time.monotonic() < deadline:
+        obs = await ex.observer.poll()
+        holding = sorted(
+            n
+            for n, s in obs.statuses.items()
+            if s and (s.get("accepted_unchosen") or 0) > 0 and n in ex.ctx.faults.running()
+        )
+        followers = [n for n in holding if n not in obs.leaders]
+        if holding:
+            return await _kill(ex, [(followers or holding)[0]], in_window=True)
+        await asyncio.sleep(WAIT_POLL_S / 4)
+    return await _kill(ex, [fallback], in_window=False)
+
+
+async def pause_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    node, is_leader = await leader_or_random(ex)
+    paused = await ex.ctx.faults.pause([node])
+
+    async def undo() -> list[str]:
+        return await ex.ctx.faults.resume(paused)
+
+    return {"nodes": paused, "leader": is_leader}, undo
+
+
+async def pause_follower(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    node, _ = await leader_or_random(ex)
+    rest = [n for n in ex.ctx.faults.running() if n != node] or [node]
+    paused = await ex.ctx.faults.pause([ex.rng.choice(rest)])
+
+    async def undo() -> list[str]:
+        return await ex.ctx.faults.resume(paused)
+
+    return {"nodes": paused}, undo
+
+
+async def stall_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """The leader freezes (a long GC pause), is cut off while frozen, and wakes still cut
+    off, believing what it believed: its lease, its leadership, its acks in flight."""
+    node, is_leader = await leader_or_random(ex)
+    paused = await ex.ctx.faults.pause([node])
+    await asyncio.sleep(ex.rng.uniform(0.1, 0.5))  # acks already on their way get buffered
+    await ex.ctx.faults.partition(isolate(ex.ctx.node_names, [node]))
+    awake_s = ex.rng.uniform(0.3, 1.5)
+
+    async def undo() -> None:
+        await ex.ctx.faults.resume(paused)
+        await asyncio.sleep(awake_s)
+        await ex.ctx.faults.heal()
+
+    return {"nodes": [node], "leader": is_leader, "cut_off_awake_s": round(awake_s, 3)}, undo
+
+
+async def depose_and_crash(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """Isolates the leader; once another node leads, kills one of its followers (it just
+    promised the new ballot) and brings it back on the old leader's side of a flipped
+    partition, briefly, before healing: recovery of a promise, against a stale leader."""
+    old, is_leader = await leader_or_random(ex)
+    await ex.ctx.faults.partition(isolate(ex.ctx.node_names, [old]))
+    new = await wait_for_new_leader(ex, old, ELECT_WAIT_S) if is_leader else None
+    rest = [n for n in ex.ctx.faults.running() if n not in (old, new)]
+    if not rest:
+        return {"old_leader": old, "new_leader": new, "restarted": []}, ex.ctx.faults.heal
+    victim = ex.rng.choice(rest)
+    await asyncio.sleep(ex.rng.uniform(0.0, 0.5))
+    await ex.ctx.faults.kill([victim])
+    side = [old, victim]
+    await ex.ctx.faults.partition(
+        complete_grudge([side, [n for n in ex.ctx.node_names if n not in side]])
+    )
+    await ex.ctx.faults.restart([victim])
+    return {"old_leader": old, "new_leader": new, "restarted": [victim]}, ex.ctx.faults.heal
+
+
+async def flip(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    value = await ex.flip.start(ex.ctx)
+
+    async def undo() -> Any:
+        return await ex.flip.stop(ex.ctx)
+
+    return dict(value), undo
+
+
+# ---- links --------------------------------------------------------------------------------
+
+
+def _link_undo(ex: ExploringNemesis) -> Undo:
+    return ex.ctx.faults.link_clear
+
+
+async def delay_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """Delays (does not drop) everything the leader sends by more than an election
+    timeout: the others elect a new leader while the old one's accepts and heartbeats are
+    still on their way, and get them late."""
+    node, is_leader = await leader_or_random(ex)
+    delay = round(log_uniform(ex.rng, 300.0, 2000.0))
+    toxic = {"delay_ms": delay, "jitter_ms": round(delay * ex.rng.uniform(0.0, 0.3))}
+    faults = [{"src": node, "dst": d, **toxic} for d in others(ex, node)]
+    await ex.ctx.faults.link(faults)
+    return {"nodes": [node], "leader": is_leader, "toxic": "delay", "faults": faults}, _link_undo(
+        ex
+    )
+
+
+async def slow_node(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    node = ex.rng.choice(list(ex.ctx.node_names))
+    delay = round(log_uniform(ex.rng, 10.0, 300.0))
+    toxic = {"delay_ms": delay, "jitter_ms": round(delay * ex.rng.uniform(0.0, 1.0))}
+    faults = [
+        {"src": s, "dst": d, **toxic}
+        for s in ex.ctx.node_names
+        for d in ex.ctx.node_names
+        if s != d and node in (s, d)
+    ]
+    await ex.ctx.faults.link(faults)
+    return {"nodes": [node], "toxic": "delay", "faults": faults}, _link_undo(ex)
+
+
+async def flaky_links(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """Loss, duplication or reordering on a random set of links."""
+    names = list(ex.ctx.node_names)
+    pairs = [(s, d) for s in names for d in names if s != d]
+    links = sorted(ex.rng.sample(pairs, ex.rng.randint(1, len(pairs))))
+    kind = ex.rng.choice(("loss", "duplicate", "reorder"))
+    toxic: dict[str, Any] = {kind: ex.rng.choice((0.2, 0.4, 0.6))}
+    if kind == "reorder":
+        toxic["reorder_hold_ms"] = ex.rng.choice((10, 50, 150))
+    faults = [{"src": s, "dst": d, **toxic} for s, d in links]
+    await ex.ctx.faults.link(faults)
+    return {"toxic": kind, "faults": faults}, _link_undo(ex)
+
+
+# ---- clocks -------------------------------------------------------------------------------
+
+
+def _clock_undo(ex: ExploringNemesis, nodes: list[str]) -> Undo:
+    async def undo() -> list[str]:
+        return await ex.ctx.faults.clock_reset(nodes)
+
+    return undo
+
+
+async def lease_race(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """The lease's worst case within the clock assumption: the leader's clock runs slow
+    and the others' fast (rates within 1 +- drift bound), then the leader is cut off from
+    its peers (its clients still reach it) until another node leads."""
+    rho = ex.clock_bound()
+    node, is_leader = await leader_or_random(ex)
+    u = ex.rng.uniform(0.6, 1.0)
+    requests = {n: {"op": "skew", "rate": round(1.0 + rho * u, 4)} for n in others(ex, node)}
+    requests[node] = {"op": "skew", "rate": round(1.0 - rho * u, 4)}
+    applied = await ex.ctx.faults.clock(requests)
+    await asyncio.sleep(ex.rng.uniform(0.0, 0.3))
+    await ex.ctx.faults.partition(isolate(ex.ctx.node_names, [node]))
+    new = await wait_for_new_leader(ex, node, ELECT_WAIT_S) if is_leader else None
+
+    async def undo() -> None:
+        await ex.ctx.faults.heal()
+        await ex.ctx.faults.clock_reset(list(applied))
+
+    return {"nodes": applied, "leader": node if is_leader else None, "new_leader": new}, undo
+
+
+async def skew_one(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    rho = ex.clock_bound()
+    node = ex.rng.choice(list(ex.ctx.node_names))
+    rate = round(1.0 + rho * ex.rng.uniform(-1.0, 1.0), 4)
+    applied = await ex.ctx.faults.clock({node: {"op": "skew", "rate": rate}})
+    return {"nodes": applied}, _clock_undo(ex, list(applied))
+
+
+async def wild_clock(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """Beyond any drift bound (offered only when no read depends on clocks): jumps,
+    strobes and rates from 0.3x to 3x, on the leader or on others."""
+    node, _ = await leader_or_random(ex)
+    targets = [node] if ex.rng.random() < 0.5 else others(ex, node)
+    fault = ex.rng.choice(("bump", "strobe", "skew"))
+    requests: dict[str, dict[str, Any]] = {}
+    for name in targets:
+        if fault == "bump":
+            delta = log_uniform(ex.rng, 50.0, 3000.0) * ex.rng.choice((-1, 1))
+            requests[name] = {"op": "bump", "delta_ms": round(delta, 1)}
+        elif fault == "strobe":
+            requests[name] = {
+                "op": "strobe",
+                "delta_ms": round(log_uniform(ex.rng, 50.0, 2000.0), 1),
+                "period_ms": ex.rng.choice((5, 20, 100)),
+                "duration_ms": ex.rng.choice((1000, 3000)),
+            }
+        else:
+            requests[name] = {"op": "skew", "rate": ex.rng.choice((0.3, 0.5, 2.0, 3.0))}
+    applied = await ex.ctx.faults.clock(requests)
+    return {"fault": fault, "nodes": applied}, _clock_undo(ex, list(applied))
+
+
+MOVES: tuple[Move, ...] = (
+    Move("isolate-leader", "partition", isolate_leader),
+    Move("isolate-one", "partition", isolate_one),
+    Move("split", "partition", split),
+    Move("mute-leader", "partition", mute_leader),
+    Move("deaf-leader", "partition", deaf_leader),
+    Move("leader-churn", "partition", leader_churn),
+    Move("kill-leader", "kill", kill_leader),
+    Move("kill-follower", "kill", kill_follower),
+    Move("kill-minority", "kill", kill_minority),
+    Move("kill-majority", "kill", kill_majority),
+    Move("kill-all", "kill", kill_all),
+    Move("kill-unchosen", "kill", kill_unchosen),
+    Move("depose-and-crash", "kill", depose_and_crash),
+    Move("flip", "kill", flip),
+    Move("pause-leader", "pause", pause_leader),
+    Move("pause-follower", "pause", pause_follower),
+    Move("stall-leader", "pause", stall_leader),
+    Move("delay-leader", "link", delay_leader),
+    Move("slow-node", "link", slow_node),
+    Move("flaky-links", "link", flaky_links),
+    Move("lease-race", "clock", lease_race),
+    Move("skew-one", "clock", skew_one),
+    Move("wild-clock", "clock", wild_clock, wild_clock=True),
+)
+MOVES_BY_NAME: dict[str, Move] = {m.name: m for m in MOVES}
+KINDS: tuple[str, ...] = tuple(dict.fromkeys(m.kind for m in MOVES))
