@@ -122,6 +122,7 @@ class Simulation:
         self.events = 0
         self.truncated = False
         self.blocked: set[tuple[int, int]] = set()
+        self.slow_ms: dict[int, float] = {}  # node -> extra delay on each message it sends
         self.requests: dict[int, Request] = {}
         self.deliveries: list[list[Delivery]] = [[] for _ in range(n)]
         self.persisted: list[list[dict[str, Any]]] = [[] for _ in range(n)]
@@ -191,6 +192,10 @@ class Simulation:
         """From `at_ms`, `node`'s clock runs at `rate` and first jumps by `jump_ms`."""
         self.at(at_ms, lambda: self._set_clock(node, rate, jump_ms))
 
+    def slow(self, at_ms: float, node: int, extra_ms: float) -> None:
+        """From `at_ms`, every message `node` sends takes `extra_ms` longer (0: normal)."""
+        self.at(at_ms, lambda: self._set_slow(node, extra_ms))
+
     @staticmethod
     def split(*groups: Iterable[int]) -> set[tuple[int, int]]:
         """The (src, dst) pairs a partition into `groups` blocks, both directions."""
@@ -222,12 +227,19 @@ class Simulation:
         kinds: tuple[str, ...] = ("partition", "crash", "pause"),
         duration_ms: tuple[float, float] = (50.0, 500.0),
         reload_fraction: float = 0.0,
+        slow_ms: tuple[float, float] = (50.0, 300.0),
+        clock_rates: tuple[float, float] = (0.9, 1.1),
     ) -> None:
         """Schedules one fault after another (each healed before the next) until `end_ms`.
 
         A partition isolates a random minority or splits the cluster at random; a crash takes
         a random node down (restarting with `reload=True` with `reload_fraction` chance); a
-        pause freezes one. Drawn from `fault_rng`."""
+        pause freezes one. Drawn from `fault_rng`. Kinds taken only when named in `kinds`:
+        `cut`, a one-way partition (a node still hears some peers that no longer hear it);
+        `slow`, a node whose messages all take `slow_ms` longer (they arrive late, after
+        newer ones of others); `clock`, a node whose clock runs at a rate drawn from
+        `clock_rates` (the default stays within the cores' drift bound), then at 1 again.
+        Call it twice (say network kinds and process kinds) for faults that overlap."""
         rng, t = self.fault_rng, start_ms
         while True:
             t += rng.uniform(0.0, duration_ms[0])
@@ -247,6 +259,18 @@ class Simulation:
             elif kind == "pause":
                 self.pause(t, node)
                 self.resume(until, node)
+            elif kind == "cut":
+                others = [k for k in range(self.n) if k != node]
+                deaf = rng.sample(others, rng.randint(1, len(others)))
+                self.partition(t, {(node, k) for k in deaf})
+                self.heal(until)
+            elif kind == "slow":
+                extra_ms = rng.uniform(*slow_ms)
+                self.slow(t, node, extra_ms)
+                self.slow(until, node, 0.0)
+            elif kind == "clock":
+                self.set_clock(t, node, rate=rng.uniform(*clock_rates))
+                self.set_clock(until, node, rate=1.0)
             t = until
 
     # ---- running ------------------------------------------------------------------------------
@@ -455,6 +479,7 @@ class Simulation:
             delay_ms = rng.uniform(*net.delay_ms)
             if rng.random() < net.spike:
                 delay_ms += rng.uniform(0.0, net.spike_ms)
+            delay_ms += self.slow_ms.get(src, 0.0)
             self._push(self.now_ms + delay_ms, _MSG, dest, src, text)
 
     def _retry(self, req: Request) -> None:
@@ -505,6 +530,10 @@ class Simulation:
     def _set_blocked(self, pairs: set[tuple[int, int]]) -> None:
         self.blocked = pairs
         self.trace.append((self.now_ms, "blocked", sorted(pairs)))
+
+    def _set_slow(self, i: int, extra_ms: float) -> None:
+        self.slow_ms[i] = extra_ms
+        self.trace.append((self.now_ms, "slow", i, extra_ms))
 
     def _set_clock(self, i: int, rate: float, jump_ms: float) -> None:
         node = self.nodes[i]

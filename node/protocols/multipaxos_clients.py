@@ -94,7 +94,13 @@ class MultiPaxosClientSide(MultiPaxosReplica):
         if self._role != "leader":
             body = _error("not-leader", "lease reads are served by the leader")
             self._reply(request_id, {**body, "leader": self._leader})
-        elif self._now_ms < self._lease_until_ms and self._next_deliver > self._barrier_slot:
+        elif self._now_ms < self._lease_until_ms and (
+            self._next_deliver > self._barrier_slot
+            # Deliberate fixture bug lease-before-barrier: serves lease reads as soon as the
+            # lease holds, before the barrier no-op (and the earlier leaders' values below
+            # it) is delivered here.
+            or "lease-before-barrier" in self.config.bugs
+        ):
             self._counts["lease_reads"] += 1
             self._reply_read(request_id, "lease")
         else:

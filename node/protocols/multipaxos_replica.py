@@ -162,7 +162,13 @@ class MultiPaxosReplica(Protocol):
                 accepted.append([slot, list(accepted_ballot), value])
         chosen = [[s, self._chosen[s]] for s in range(lo, hi) if s in self._chosen]
         reply = {"type": "promise", "ballot": list(ballot), "from": lo, "accepted": accepted}
-        self._send(src, {**reply, "chosen": chosen, "max_slot": self._max_slot})
+        max_slot = self._max_slot
+        if "max-slot-chosen" in self.config.bugs:
+            # Deliberate fixture bug max-slot-chosen: reports the highest slot known chosen,
+            # not the highest accepted, so the new leader's barrier sits below accepted
+            # values it then proposes client entries over.
+            max_slot = self._max_chosen
+        self._send(src, {**reply, "chosen": chosen, "max_slot": max_slot})
 
     def _on_accept(self, src: int, body: dict[str, Any]) -> None:
         ballot, slot = parse_ballot(body.get("ballot"), self.n), as_nat(body.get("slot"))
@@ -238,7 +244,12 @@ class MultiPaxosReplica(Protocol):
         self._commit_known, self._commit_src = max(self._commit_known, commit), src
         while self._next_deliver < commit:
             accepted = self._accepted.get(self._next_deliver)
-            if accepted is None or accepted[0] != ballot:
+            if accepted is None:
+                break
+            if accepted[0] != ballot and "commit-any-ballot" not in self.config.bugs:
+                # Deliberate fixture bug commit-any-ballot (when this check is skipped): a
+                # value accepted from an earlier leader is taken as the one chosen below
+                # the commit index, though the committing leader may have chosen another.
                 break
             self._learn(self._next_deliver, accepted[1])
         if self._next_deliver < self._commit_known:

@@ -57,6 +57,13 @@ if TYPE_CHECKING:  # the core draws randomness only from the generator it is giv
 
 # Deliberate fixture bugs this core can carry (ProtocolConfig.bugs); all off by default.
 BUGS: tuple[str, ...] = ("ack-on-choose", "deliver-on-arrival", "no-dedupe")
+# A second catalogue: small slips in the Paxos core itself, which today's periodic fault
+# runs rarely expose (PROTOCOL.md, "Subtle seeded bugs"). Also off by default.
+SUBTLE_BUGS: tuple[str, ...] = (
+    "adopt-first-accepted",
+    "chosen-from-promises",
+    "accept-vs-accepted",
+)
 
 MAX_IN_FLIGHT = 32  # client slots a node proposes in at once; the rest wait in the queue
 MAX_NOOPS_IN_FLIGHT = 32  # hole-filling no-op proposals on top of that
@@ -256,9 +263,22 @@ class PaxosProtocol(PaxosReplica):
         if len(p.promises) < self.majority:
             return
         best_ballot, best_value = max(p.promises.values(), key=lambda bv: bv[0])
+        bugs = self.config.bugs
+        if "adopt-first-accepted" in bugs:
+            # Deliberate fixture bug adopt-first-accepted: adopts the first accepted value
+            # reported (our own acceptor answers first) instead of the highest-ballot one, so
+            # a value chosen in a later ballot can be overwritten by an older one.
+            reported = [bv for bv in p.promises.values() if bv[0] > 0]
+            best_ballot, best_value = reported[0] if reported else (0, None)
         value = best_value if best_ballot > 0 and best_value is not None else p.own
         p.phase, p.value = 2, value
-        if best_ballot > 0 and all(b == best_ballot for b, _ in p.promises.values()):
+        ballots = [b for b, _ in p.promises.values()]
+        if "chosen-from-promises" in bugs:
+            # Deliberate fixture bug chosen-from-promises: the "already chosen" shortcut
+            # skips promises that report nothing accepted, so a value that one acceptor of
+            # the majority took is decided without a majority ever accepting it.
+            ballots = [b for b in ballots if b > 0]
+        if best_ballot > 0 and all(b == best_ballot for b in ballots):
             # A majority accepted this value in one ballot: it is chosen already (its
             # proposer's `accepted` replies were lost). Decide without another round trip.
             self._decide(p)

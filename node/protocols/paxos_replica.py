@@ -130,6 +130,11 @@ class PaxosReplica(Protocol):
             self._send(src, {"type": "decide", "slot": slot, "value": self._chosen[slot]})
             return
         promised = self._promised.get(slot, 0)
+        if "accept-vs-accepted" in self.config.bugs:
+            # Deliberate fixture bug accept-vs-accepted: checks the accept against the ballot
+            # this slot last accepted, not the one it promised, so a promise given to a
+            # newer proposer no longer stops an older one's value.
+            promised = self._accepted.get(slot, (0, None))[0]
         if ballot < promised:
             self._send(src, {"type": "nack", "slot": slot, "ballot": ballot, "promised": promised})
             return
