@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from tobtest.checker import CHECKERS
+from tobtest.cli_sim import sim
 from tobtest.config import TestConfig
 from tobtest.nemesis.partition import DEFAULT_SHAPES, SHAPE_NAMES
 from tobtest.nemesis.registry import NEMESES, parse_nemesis_list
@@ -321,6 +322,7 @@ def _register_inspect_commands() -> None:
 
 
 _register_inspect_commands()
+cli.add_command(sim)
 
 
 def main(argv: list[str] | None = None) -> None:

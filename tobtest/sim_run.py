@@ -1,0 +1,486 @@
+"""One seed of `tobtest sim`: the built-in protocol cores in the in-process simulator, with
+random clients and faults, recorded as a tobtest history and checked.
+
+    result = run_seed(SimSpec(protocol="paxos", seed=7, bugs=("deliver-on-arrival",)))
+    result.valid          # False: the simulator's checks or the history's checkers said so
+    result.kinds          # ["sim-order", "total-order:incompatible-order", ...]
+
+This module (and only this one, imported lazily by the `sim` command) imports node code:
+the harness talks to nodes only over the wire, but the simulator exists to run the pure
+cores in-process (`node/sim.py`), so here the cores are the system under test.
+
+A run: `time_ms` of clients and faults, then `settle_ms` healed with every node up, then a
+final `local` read of every node. Clients are closed loops like the runner's workers: one
+op at a time per process; a broadcast (unique value `v`, msg_id `m<v>`) that gets no reply
+within half the op timeout is resubmitted with the same msg_id to another node; a reply
+never seen within the timeout makes the op `info`, and the client goes on as a new process.
+Faults, in independent streams (so they overlap): the network's per-message loss,
+duplication, delay spikes and reordering (`NetConfig`); one network fault at a time, a
+random `partition`, a `stall` (the leader frozen just after a heartbeat, cut off while
+frozen, woken still cut off) or a `flip` (the leader cut off; once another leads, the rest
+crash and restart from their records with only the old leader to talk to), as the real
+nemeses of those names; crashes restarting from the node's records (`reload=True`) and
+pauses (`random_faults`); and clock rate changes within the cores' drift bound (so a
+lease may rely on it). Bounded: virtual time, `max_events` and a wall-clock cap per seed; a run
+cut short by either cap has verdict unknown unless something was already found.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tobtest.checker.compose import check_all, merge_valid
+from tobtest.histories.op import Op
+from tobtest.node.protocols import PROTOCOLS, protocol_class
+from tobtest.node.protocols.base import Effects, Event, Protocol, ProtocolConfig
+from tobtest.node.sim import NetConfig, Simulation
+from tobtest.sim_history import SimHistory, broadcast_outcome, read_outcome
+from tobtest.workloads.broadcast import BroadcastWorkload
+
+NETS: dict[str, NetConfig] = {
+    "clean": NetConfig(),
+    "lossy": NetConfig(drop=0.05, duplicate=0.05, delay_ms=(1.0, 10.0), spike=0.02, spike_ms=200.0),
+    "harsh": NetConfig(drop=0.2, duplicate=0.2, delay_ms=(1.0, 40.0), spike=0.1, spike_ms=400.0),
+}
+FAULTS = ("partition", "stall", "flip", "crash", "pause", "clock")
+# Read modes each core serves (per-slot Paxos refuses `lease`).
+READ_MODES: dict[str, tuple[str, ...]] = {"multipaxos": ("local", "log", "lease")}
+DEFAULT_READ_MODES = ("local", "log")
+CHUNK_MS = 250.0  # virtual time run between two looks at the wall clock
+FINAL_READ_MS = 200.0  # virtual time the final reads get
+FAULT_DURATION_MS = (50.0, 500.0)
+NETWORK_FAULTS = ("partition", "stall", "flip")  # one at a time: each sets the whole grudge
+STALL_FROZEN_MS = (200.0, 700.0)
+STALL_AWAKE_MS = (300.0, 1200.0)  # still cut off after waking
+POLL_MS = 0.5  # how often stall and flip look at the nodes' status
+HEARTBEAT_WAIT_MS = 100.0  # stall waits at most this long for the leader's next heartbeat
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """Everything that shapes one seed's run: equal specs give equal runs."""
+
+    protocol: str
+    seed: int
+    nodes: int = 3
+    bugs: tuple[str, ...] = ()
+    time_ms: float = 5_000.0
+    settle_ms: float = 3_000.0
+    rate: float = 100.0  # ops per virtual second, over all clients
+    concurrency: int | None = None  # clients; None: 2 per node
+    read_fraction: float = 0.2
+    read_modes: tuple[str, ...] | None = None  # None: every mode the protocol serves
+    op_timeout_ms: float = 1_000.0
+    net: str = "lossy"
+    faults: tuple[str, ...] = FAULTS
+    tick_ms: float = 5.0  # the cores' timer tick; the real node's is 5 ms
+    max_events: int = 2_000_000
+    wall_limit_s: float = 60.0
+
+    @property
+    def clients(self) -> int:
+        return self.concurrency if self.concurrency is not None else 2 * self.nodes
+
+    @property
+    def sim_ms(self) -> float:
+        return self.time_ms + self.settle_ms + FINAL_READ_MS
+
+
+@dataclass
+class SeedResult:
+    spec: SimSpec
+    valid: bool | str
+    violations: list[str]
+    kinds: list[str]  # anomaly kinds, prefixed by who found them
+    results: dict[str, Any]  # check_all's, plus the simulator's findings
+    history: list[Op]
+    sim_ms: float
+    wall_s: float
+    events: int
+    cut_short: str | None = None  # why the run stopped early, if it did
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def bug_names(protocol: str) -> tuple[str, ...]:
+    """Every seeded bug the protocol's core module declares: each `*BUGS` tuple in it."""
+    module = importlib.import_module(protocol_class(protocol).__module__)
+    names: list[str] = []
+    for attr, value in sorted(vars(module).items()):
+        if attr.endswith("BUGS") and isinstance(value, tuple):
+            names += [v for v in value if isinstance(v, str) and v not in names]
+    return tuple(names)
+
+
+def known_protocols() -> list[str]:
+    return sorted(PROTOCOLS)
+
+
+class _Observed:
+    """A core that tells the clients when it replies, so a client learns of its reply at
+    the instant the simulator records it (the hook runs as the next event of that
+    instant, after the simulator has stored the reply)."""
+
+    def __init__(self, inner: Protocol, on_reply: Any) -> None:
+        self.inner, self.on_reply = inner, on_reply
+
+    def step(self, event: Event, now_ms: float) -> Effects:
+        fx = self.inner.step(event, now_ms)
+        for r in fx.reply:
+            self.on_reply(r.request_id)
+        return fx
+
+    def status(self, now_ms: float) -> dict[str, Any]:
+        return self.inner.status(now_ms)
+
+    def restore(self, records: list[dict[str, Any]]) -> None:
+        self.inner.restore(records)
+
+
+@dataclass
+class _Pending:
+    client: int
+    process: int
+    f: str
+    value: Any
+    targets: list[int]  # nodes to try, in order
+    mode: str | None = None
+    attempt: int = 0
+    request_id: int = 0
+    final: bool = False
+
+
+class _Clients:
+    """Closed-loop clients over a simulation, recording into a `SimHistory`."""
+
+    def __init__(self, sim: Simulation, spec: SimSpec, history: SimHistory) -> None:
+        self.sim, self.spec, self.history = sim, spec, history
+        self.rng = sim.client_rng
+        self.modes = spec.read_modes or READ_MODES.get(spec.protocol, DEFAULT_READ_MODES)
+        self.think_ms = 1_000.0 * spec.clients / spec.rate
+        self.pending: dict[int, _Pending] = {}  # request id -> the op waiting on it
+        self.next_value = 0
+        self.next_process = spec.clients
+        self.end_ms = spec.time_ms
+
+    def start(self) -> None:
+        for c in range(self.spec.clients):
+            self.sim.at(self.rng.uniform(0.0, self.think_ms), lambda c=c: self._issue(c, c))
+
+    def on_reply(self, request_id: int) -> None:
+        if request_id in self.pending:
+            self.sim.at(self.sim.now_ms, lambda: self._answered(request_id))
+
+    def final_reads(self) -> list[_Pending]:
+        ops = []
+        for node in range(self.spec.nodes):
+            op = _Pending(-1, self._fresh_process(), "read", None, [node], "local", final=True)
+            self.history.invoke(self.sim.now_ms, op.process, "read", node, None,
+                                read_mode="local", final=True)  # fmt: skip
+            self._submit(op)
+            ops.append(op)
+        return ops
+
+    def finish(self) -> None:
+        """Completes every op still open as `info` (no reply came within the run)."""
+        for rid, op in list(self.pending.items()):
+            del self.pending[rid]
+            self._complete(op, None, rid)
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _fresh_process(self) -> int:
+        self.next_process += 1
+        return self.next_process - 1
+
+    def _issue(self, client: int, process: int) -> None:
+        now, rng, n = self.sim.now_ms, self.rng, self.spec.nodes
+        if now >= self.end_ms:
+            return
+        node = rng.randrange(n)
+        if rng.random() < self.spec.read_fraction:
+            op = _Pending(client, process, "read", None, [node], rng.choice(self.modes))
+            self.history.invoke(now, process, "read", node, None, read_mode=op.mode)
+        else:
+            value, self.next_value = self.next_value, self.next_value + 1
+            targets = [node]
+            if n > 1:
+                targets.append(rng.choice([i for i in range(n) if i != node]))
+            op = _Pending(client, process, "broadcast", value, targets)
+            self.history.invoke(now, process, "broadcast", node, value)
+        self._submit(op)
+
+    def _submit(self, op: _Pending) -> None:
+        sim, node = self.sim, op.targets[op.attempt]
+        if op.f == "broadcast":
+            rid = sim.broadcast(sim.now_ms, node, msg_id=f"m{op.value}", value=op.value)
+        else:
+            rid = sim.read(sim.now_ms, node, mode=op.mode or "local")
+        op.request_id = rid
+        self.pending[rid] = op
+        budget_ms = self.spec.op_timeout_ms / len(op.targets)
+        sim.at(sim.now_ms, lambda: self._refused(rid))
+        if not op.final:
+            sim.at(sim.now_ms + budget_ms, lambda: self._timed_out(rid))
+
+    def _refused(self, rid: int) -> None:
+        # A node that was down refuses the connection at once.
+        if rid in self.pending and self.sim.requests[rid].lost:
+            self._fail_attempt(rid, {"type": "error", "code": "connection-refused", "text": ""})
+
+    def _timed_out(self, rid: int) -> None:
+        if rid in self.pending:
+            self._fail_attempt(rid, None)
+
+    def _answered(self, rid: int) -> None:
+        reply = self.sim.requests[rid].reply
+        if rid not in self.pending or reply is None:
+            return  # lost with a crash: the client waits for its timeout
+        op = self.pending[rid]
+        if op.f == "broadcast" and reply.get("type") != "broadcast_ok":
+            self._fail_attempt(rid, reply)
+            return
+        del self.pending[rid]
+        self._complete(op, reply, rid)
+
+    def _fail_attempt(self, rid: int, reply: dict[str, Any] | None) -> None:
+        op = self.pending.pop(rid)
+        if op.f == "broadcast" and op.attempt + 1 < len(op.targets):
+            op.attempt += 1
+            self._submit(op)
+            return
+        if op.f == "broadcast" and op.attempt > 0:
+            reply = None  # after a retry, any failure leaves the broadcast's fate open
+        self._complete(op, reply, rid)
+
+    def _complete(self, op: _Pending, reply: dict[str, Any] | None, rid: int) -> None:
+        now = self.sim.now_ms
+        if op.f == "broadcast":
+            outcome = broadcast_outcome(op.value, reply, op.attempt, len(op.targets))
+            answered = op.targets[op.attempt] if op.attempt > 0 else None
+            self.history.complete(now, op.process, outcome, node=answered)
+        else:
+            outcome = read_outcome(reply)
+            self.history.complete(now, op.process, outcome)
+        if op.final or op.client < 0:
+            return
+        # Jepsen: a process with an indeterminate op never issues another.
+        process = self._fresh_process() if outcome.type == "info" else op.process
+        at_ms = now + self.rng.uniform(0.0, 2.0 * self.think_ms)
+        self.sim.at(at_ms, lambda: self._issue(op.client, process))
+
+
+def _leader(sim: Simulation, exclude: int | None = None) -> int | None:
+    """The up node that claims to lead with the highest ballot (None for per-slot Paxos)."""
+    leading = [
+        (status.get("ballot") or [0], i)
+        for i, status in enumerate(sim.status())
+        if status.get("role") == "leader" and i != exclude and sim.nodes[i].state == "up"
+    ]
+    return max(leading)[1] if leading else None
+
+
+def _network_faults(sim: Simulation, spec: SimSpec, kinds: tuple[str, ...]) -> None:
+    """One network fault after another, each healed before the next, until `time_ms`:
+    `partition` (a random cut), `stall` (freeze the leader, cut it off while frozen, wake
+    it still cut off) and `flip` (cut the leader off; once another node leads, crash the
+    rest and restart them from their records with only the old leader to talk to), as
+    the real `stall` and `flip` nemeses do."""
+    rng, t, n = sim.fault_rng, 0.0, spec.nodes
+    while True:
+        t += rng.uniform(0.0, FAULT_DURATION_MS[0])
+        until = t + rng.uniform(*FAULT_DURATION_MS)
+        if until > spec.time_ms:
+            return
+        kind, order = rng.choice(kinds), list(range(n))
+        rng.shuffle(order)
+        if kind == "stall":  # frozen long enough for the others to elect, then cut off
+            frozen_ms = rng.uniform(*STALL_FROZEN_MS)
+            until = t + frozen_ms + rng.uniform(*STALL_AWAKE_MS)
+            if until > spec.time_ms:
+                return
+            sim.at(t, lambda frozen_ms=frozen_ms, order=order: _stall(sim, order, frozen_ms))
+        elif kind == "partition":
+            cut = rng.randint(1, max(1, n - 1))
+            sim.partition(t, sim.split(order[:cut], order[cut:]))
+        else:
+            down_ms, wait_ms = rng.uniform(5.0, 50.0), rng.uniform(0.0, 100.0)
+            sim.at(t, lambda until=until, order=order, d=down_ms, w=wait_ms:
+                   _flip(sim, order, until, d, w))  # fmt: skip
+        sim.heal(until)
+        t = until
+
+
+def _stall(sim: Simulation, order: list[int], frozen_ms: float) -> None:
+    """Freezes the leader just after it sends its next heartbeat (so that the acks arrive
+    while it is frozen), cuts it off while frozen, and wakes it still cut off. Without a
+    leader (per-slot Paxos, or none elected yet) it freezes a node at once."""
+    old = _leader(sim)
+    if old is None:
+        _freeze(sim, order[0], [i for i in order if i != order[0]], frozen_ms)
+        return
+    round_ = sim.status()[old].get("heartbeat_round")
+    give_up_ms = sim.now_ms + HEARTBEAT_WAIT_MS
+
+    def look() -> None:
+        status = sim.status()[old]
+        if status.get("heartbeat_round") == round_ and sim.now_ms < give_up_ms:
+            sim.at(sim.now_ms + POLL_MS, look)
+            return
+        _freeze(sim, old, [i for i in order if i != old], frozen_ms)
+
+    sim.at(sim.now_ms + POLL_MS, look)
+
+
+def _freeze(sim: Simulation, old: int, others: list[int], frozen_ms: float) -> None:
+    now = sim.now_ms
+    sim.pause(now, old)
+    # One way first: what it sent before freezing, and the replies, still reach it.
+    sim.partition(now + min(25.0, frozen_ms / 4), {(old, o) for o in others})
+    sim.resume(now + frozen_ms, old)
+    sim.partition(now + frozen_ms + 1.0, sim.split([old], others))
+
+
+def _flip(sim: Simulation, order: list[int], until: float, down_ms: float, wait_ms: float) -> None:
+    old = _leader(sim)
+    old = order[0] if old is None else old
+    others = [i for i in order if i != old]
+    sim.partition(sim.now_ms, sim.split([old], others))
+
+    def look() -> None:
+        if sim.now_ms + POLL_MS + wait_ms + down_ms >= until:
+            return
+        new = _leader(sim, exclude=old)
+        if new is None:
+            sim.at(sim.now_ms + POLL_MS, look)
+            return
+        rest = [i for i in others if i != new][: len(order) // 2]
+        t = sim.now_ms + wait_ms
+        for victim in rest:
+            sim.crash(t, victim)
+            sim.restart(t + down_ms, victim, reload=True)
+        sim.partition(t + down_ms, sim.split([old, *rest], [i for i in others if i not in rest]))
+
+    sim.at(sim.now_ms + POLL_MS, look)
+
+
+def _clock_faults(sim: Simulation, spec: SimSpec, history: SimHistory, rho: float) -> None:
+    """Clock rate changes within the drift bound, one node at a time, reset before the end."""
+    rng, t = sim.fault_rng, 0.0
+    while True:
+        t += rng.uniform(*FAULT_DURATION_MS)
+        until = t + rng.uniform(*FAULT_DURATION_MS)
+        if until > spec.time_ms:
+            return
+        node = rng.randrange(spec.nodes)
+        rate = round(rng.uniform(1.0 - 0.9 * rho, 1.0 + 0.9 * rho), 4)
+        sim.set_clock(t, node, rate=rate)
+        sim.set_clock(until, node, rate=1.0)
+        history.nemesis(
+            t, "start-clock", {"fault": "skew", "rate": rate, "nodes": [f"n{node + 1}"]}
+        )
+        history.nemesis(until, "stop-clock", {"reset": [f"n{node + 1}"]})
+        t = until
+
+
+def run_seed(spec: SimSpec) -> SeedResult:
+    """Runs and checks one seed; never raises for what the cores do (a core that raises is
+    reported as an `unknown` verdict naming the exception)."""
+    started = time.perf_counter()
+    config = ProtocolConfig(tick_ms=spec.tick_ms, bugs=frozenset(spec.bugs))
+    history = SimHistory(spec.nodes)
+    cls = protocol_class(spec.protocol)
+    holder: list[_Clients] = []
+
+    def factory(node_id: int, n: int, rng: random.Random, config: ProtocolConfig) -> Any:
+        return _Observed(cls(node_id=node_id, n=n, rng=rng, config=config),
+                         lambda rid: holder[0].on_reply(rid))  # fmt: skip
+
+    sim = Simulation(factory, n=spec.nodes, seed=spec.seed, config=config, net=NETS[spec.net],
+                     max_time_ms=spec.sim_ms + 60_000.0, max_events=spec.max_events)  # fmt: skip
+    clients = _Clients(sim, spec, history)
+    holder.append(clients)
+    clients.start()
+    # Independent streams, so that a node may be paused or crashed while partitioned.
+    network = tuple(k for k in NETWORK_FAULTS if k in spec.faults)
+    if network:
+        _network_faults(sim, spec, network)
+    process = tuple(k for k in ("crash", "pause") if k in spec.faults)
+    if process:
+        sim.random_faults(0.0, spec.time_ms, kinds=process, duration_ms=FAULT_DURATION_MS,
+                          reload_fraction=1.0)  # fmt: skip
+    if "clock" in spec.faults:
+        _clock_faults(sim, spec, history, config.drift_bound)
+    deadline = started + spec.wall_limit_s
+    cut_short: str | None = None
+    try:
+        cut_short = _run_until(sim, spec.time_ms, deadline)
+        if cut_short is None:
+            sim.settle(quiet_ms=0.0)
+            cut_short = _run_until(sim, spec.time_ms + spec.settle_ms, deadline)
+        if cut_short is None:
+            clients.final_reads()
+            cut_short = _run_until(sim, spec.sim_ms, deadline)
+    except Exception as exc:  # noqa: BLE001 - a core that raises is a finding, not a crash
+        cut_short = f"the core raised {type(exc).__name__}: {exc}"
+    clients.finish()
+    for t, f, value in _nemesis_from(sim):
+        history.nemesis(t, f, value)
+    return _judge(spec, sim, history.ops(), cut_short, started)
+
+
+def _nemesis_from(sim: Simulation) -> list[tuple[float, str, Any]]:
+    from tobtest.sim_history import nemesis_ops
+
+    return nemesis_ops([e for e in sim.trace if e[1] not in ("deliver", "reply")])
+
+
+def _run_until(sim: Simulation, until_ms: float, deadline: float) -> str | None:
+    while sim.now_ms < until_ms:
+        sim.run(min(until_ms, sim.now_ms + CHUNK_MS))
+        if sim.events >= sim.max_events:
+            return f"stopped after {sim.events} events (max-events)"
+        if time.perf_counter() > deadline:
+            return f"stopped at {sim.now_ms:.0f} ms of virtual time (wall-clock cap)"
+    return None
+
+
+SIM_CHECKS = (
+    ("sim-order", "check_prefix_compatible"),
+    ("sim-duplicates", "check_no_duplicates"),
+    ("sim-acks", "check_acks"),
+    ("sim-lost", "check_acked_everywhere"),
+    ("sim-reads", "check_reads"),
+)
+
+
+def _judge(
+    spec: SimSpec, sim: Simulation, ops: list[Op], cut_short: str | None, started: float
+) -> SeedResult:
+    violations = sim.violations()
+    kinds = [name for name, check in SIM_CHECKS if getattr(sim, check)()]
+    if sim.anomalies:
+        kinds.append("sim-replies")
+    if violations and not kinds:
+        kinds.append("sim-other")
+    workload = BroadcastWorkload
+    results = check_all(ops, workload.checkers, per_checker=workload.checker_options)
+    for name, result in results["checkers"].items():
+        found = result.get("anomaly_types") or sorted(result.get("anomalies") or {})
+        kinds += [f"{name}:{kind}" for kind in found]
+    verdicts: list[bool | str] = [results["valid"], not violations]
+    if cut_short is not None:
+        verdicts.append("unknown")
+    valid = merge_valid(verdicts)
+    results = {**results, "valid": valid, "simulator": {"violations": violations[:50],
+               "violation_count": len(violations), "cut_short": cut_short,
+               "events": sim.events, "messages_sent": sum(sim.sent.values())}}  # fmt: skip
+    counts: dict[str, int] = {}
+    for op in ops:
+        if op.is_client and op.type != "invoke":
+            counts[op.type] = counts.get(op.type, 0) + 1
+    return SeedResult(spec, valid, violations, kinds, results, ops, sim.now_ms,
+                      time.perf_counter() - started, sim.events, cut_short, counts)  # fmt: skip
