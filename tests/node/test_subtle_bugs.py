@@ -42,10 +42,10 @@ class Case:
 CASES: dict[str, Case] = {
     "adopt-first-accepted": Case("paxos", range(20), n=5, drop=0.15, count=300),
     "chosen-from-promises": Case("paxos", range(14), drop=0.15, count=400),
-    "accept-vs-accepted": Case("paxos", range(10)),
+    "accept-vs-accepted": Case("paxos", range(24)),
     "commit-any-ballot": Case("multipaxos", range(10)),
     "max-slot-chosen": Case("multipaxos", range(10)),
-    "lease-before-barrier": Case("multipaxos", range(20), count=200),
+    "lease-before-barrier": Case("multipaxos", range(60), count=200),
 }
 
 
