@@ -1,12 +1,15 @@
 """Soak: the correct nodes under every nemesis alone and all together, both protocols,
 several seeds each. Every run must be valid; a single anomaly is a bug in tobtest's node.
 
-    .venv/bin/python bench/soak.py                  # 2 protocols x 8 nemesis sets x 3 seeds
+    .venv/bin/python bench/soak.py                  # 2 protocols x 9 nemesis sets x 3 seeds
     .venv/bin/python bench/soak.py --seeds 1 --time-limit 10
+    .venv/bin/python bench/soak.py --nemesis all --seeds 7   # the exploring nemesis alone
 
-Each run is a real cluster (3 nodes, broadcast workload with log and local reads, and the
-txn workload for the `all` set), bounded by its time limit; two runs go at once. Prints a
-table of runs, ops and verdicts, and writes bench/out/soak.json.
+Each run is a real cluster (3 nodes), bounded by its time limit; two runs go at once. The
+periodic nemeses run the broadcast workload with log and local reads; `all` (the exploring
+nemesis) runs every workload with its default reads: broadcast in every mode the protocol
+serves, txn, and register (with lease reads where the protocol has them). Prints a table of
+runs, ops and verdicts, and writes bench/out/soak.json.
 """
 
 from __future__ import annotations
@@ -38,13 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     for protocol in PROTOCOLS:
         for nemesis in args.nemesis or NEMESES:
             for seed in range(1, args.seeds + 1):
-                workloads = ["broadcast", "txn"] if nemesis == "all" else ["broadcast"]
+                workloads = ["broadcast", "txn", "register"] if nemesis == "all" else ["broadcast"]
                 for workload in workloads:
                     run_args = ["--protocol", protocol, "--nemesis", nemesis,
                                 "--workload", workload, "--nemesis-interval", "3",
                                 "--time-limit", f"{args.time_limit:g}", "--rate", "60"]  # fmt: skip
-                    if workload == "broadcast":
+                    if workload == "broadcast" and nemesis != "all":
                         run_args += ["--read-mode", "local,log", "--read-fraction", "0.2"]
+                    if workload == "register" and protocol == "multipaxos":
+                        run_args += ["--read-mode", "log,lease"]
                     name = f"{protocol}-{workload}-{nemesis}-{seed}"
                     jobs.append((name, run_args, seed))
     results = []

@@ -58,6 +58,17 @@ HOLD_S: dict[str, tuple[float, float]] = {
 }
 RECENT_LEADER_CHANGE_S = 1.5  # a gap after a leader change this recent is kept short
 SCORE_FLOOR = 0.5  # every move keeps at least this weight, however little it found
+# Moves that meet a leader change head on: right after one, half the time the next move is
+# one of these (they aim at whoever leads now: the new leader, still in its first rounds).
+REACTIONS: tuple[str, ...] = (
+    "kill-follower", "kill-unchosen", "isolate-leader", "mute-leader", "delay-leader",
+    "pause-leader", "stall-leader",
+)  # fmt: skip
+# Network weather: how long a stretch of calm or of WAN-like latency lasts, and how slow the
+# WAN gets. On loopback a message is in flight for well under a millisecond, so without
+# latency a fault almost never lands while accepts, acks or heartbeats are on their way.
+WEATHER_S = (4.0, 12.0)
+WEATHER_DELAY_MS = (5.0, 150.0)
 DEFAULT_CLOCK_BOUND = 0.05  # when nodes state no drift bound and lease reads are checked
 
 
@@ -101,6 +112,10 @@ class ExploringNemesis:
         self.novelty: Counter[str] = Counter()
         self.situations: Counter[str] = Counter()
         self.restarts_with_log = 0
+        self.weather_changes = 0
+        self._weather_until = 0.0
+        self._stormy = False
+        self.reactions = 0
 
     # ---- the driver -----------------------------------------------------------------------
 
@@ -113,18 +128,27 @@ class ExploringNemesis:
         watcher = asyncio.create_task(self.observer.run(until))
         try:
             await self.observer.poll()
+            react = False
             while until - self.now() > MIN_MOVE_S:
-                move = self._choose()
+                await self._weather()
+                move = self._choose(react)
                 seen = self._seen()
+                started = self.now()
                 await self._play(move, until)
                 await self._gap(until)
                 self._learn(move, seen)
+                changed = self.observer.last_leader_change_s
+                react = changed is not None and changed >= started and self.rng.random() < 0.5
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
 
     async def heal_all(self) -> None:
+        if self._stormy:  # heal_everything calms the links too: the stretch ends here
+            self._stormy = False
+            self.recorder.record("invoke", NEMESIS, "stop-weather", None)
+            self.recorder.record("ok", NEMESIS, "stop-weather", {"healed": True})
         self.recorder.record("invoke", NEMESIS, "heal-explore", None)
         try:
             value = await asyncio.wait_for(self.ctx.faults.heal_everything(), MOVE_TIMEOUT_S)
@@ -146,6 +170,8 @@ class ExploringNemesis:
             "elections": obs.elections,
             "step_downs": obs.step_downs,
             "restarts_with_log": self.restarts_with_log,
+            "reactions": self.reactions,
+            "weather_changes": self.weather_changes,
             "states": len(obs.states_seen),
             "transitions": len(obs.transitions_seen),
             "novelty": dict(sorted(self.novelty.items())),
@@ -153,8 +179,12 @@ class ExploringNemesis:
 
     # ---- choosing -------------------------------------------------------------------------
 
-    def _choose(self) -> Move:
+    def _choose(self, react: bool = False) -> Move:
         rng = self.rng
+        reactions = [m for m in self.moves if m.name in REACTIONS]
+        if react and reactions:
+            self.reactions += 1
+            return rng.choice(reactions)
         fresh = [k for k in self.kinds if k not in self._last_kinds[-1:]] or self.kinds
         kind = rng.choice(fresh)
         self._last_kinds.append(kind)
@@ -214,6 +244,32 @@ class ExploringNemesis:
             return
         self.current = "none"
         self.recorder.record("ok", NEMESIS, stop_f, {"lifted": _jsonable(lifted)})
+
+    async def _weather(self) -> None:
+        """Between moves, now and then: calm links, or a stretch of WAN-like latency (drawn
+        delay, jitter up to half of it) that the next moves play out under."""
+        if "link" not in self.kinds or self.now() < self._weather_until:
+            return
+        self._weather_until = self.now() + self.rng.uniform(*WEATHER_S)
+        stormy = self.rng.random() < 0.5
+        if not stormy and not self._stormy:
+            return
+        delay = round(log_uniform(self.rng, *WEATHER_DELAY_MS), 1) if stormy else 0.0
+        jitter = round(delay * self.rng.uniform(0.0, 0.5), 1)
+        if self._stormy:  # the stretch in force ends (the report shades it until here)
+            self.recorder.record("invoke", NEMESIS, "stop-weather", None)
+            self.recorder.record("ok", NEMESIS, "stop-weather", {"next_delay_ms": delay})
+        self._stormy = False
+        f = "start-weather" if stormy else "calm-weather"
+        self.recorder.record("invoke", NEMESIS, f, None)
+        try:
+            value = await asyncio.wait_for(self.ctx.faults.weather(delay, jitter), MOVE_TIMEOUT_S)
+        except Exception as exc:
+            self.recorder.record("info", NEMESIS, f, None, error=_error(exc))
+            return
+        self._stormy = stormy
+        self.weather_changes += 1
+        self.recorder.record("ok", NEMESIS, f, value)
 
     async def _recover(self) -> None:
         with contextlib.suppress(Exception):

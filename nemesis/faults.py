@@ -43,6 +43,7 @@ STEP_KINDS: dict[str, tuple[str, ...]] = {
     "clock-reset": ("nodes",),  # back to the real clock
     "link": ("faults",),  # toxics on links (the background latency is kept underneath)
     "link-clear": (),  # only the background latency again
+    "weather": ("delay_ms", "jitter_ms"),  # the background latency on every link, from now on
 }
 
 
@@ -63,6 +64,7 @@ class Faults:
         self.grudge: dict[str, list[str]] = {}
         self.clocks: dict[str, dict[str, Any]] = {}
         self.link_faults: list[dict[str, Any]] = []
+        self._run_base: list[dict[str, Any]] | None = None  # the run's own background latency
 
     def start_clock(self) -> None:
         """Offsets count from now (the start of the main phase)."""
@@ -101,6 +103,24 @@ class Faults:
         self.link_faults = toxics
         self._log("link", faults=toxics)
         return toxics
+
+    async def weather(self, delay_ms: float, jitter_ms: float = 0.0) -> dict[str, float]:
+        """Sets the background latency every link carries (under any toxics in force), as
+        a WAN or a congested network would: messages stay in flight long enough for a fault
+        to land while they are on their way. Never below the run's own `--link-delay-ms`."""
+        if self._run_base is None:
+            self._run_base = list(self.ctx.base_link_faults)
+        base = list(self._run_base)
+        if delay_ms > 0 or jitter_ms > 0:
+            base.append({"src": "*", "dst": "*", "delay_ms": delay_ms, "jitter_ms": jitter_ms})
+            base = [max(base, key=lambda f: f.get("delay_ms", 0.0))] if self._run_base else base
+        self.ctx.base_link_faults[:] = base
+        if base or self.link_faults:
+            await self.ctx.proxy.link_faults([*base, *self.link_faults])
+        else:
+            await self.ctx.proxy.clear_link_faults()
+        self._log("weather", delay_ms=delay_ms, jitter_ms=jitter_ms)
+        return {"delay_ms": delay_ms, "jitter_ms": jitter_ms}
 
     async def link_clear(self) -> None:
         if self.ctx.base_link_faults:
@@ -197,6 +217,10 @@ class Faults:
             return await self.link(step.get("faults") or [])
         if do == "link-clear":
             return await self.link_clear()
+        if do == "weather":
+            return await self.weather(
+                float(step.get("delay_ms") or 0.0), float(step.get("jitter_ms") or 0.0)
+            )
         if do == "clock":
             return await self.clock(step.get("nodes") or {})
         if do == "clock-reset":
@@ -216,6 +240,8 @@ class Faults:
         resumed = await self.resume(self.paused())
         restarted = await self.restart(self.down())
         await self.heal()
+        if self._run_base is not None:
+            await self.weather(0.0)
         await self.link_clear()
         reset = await self.clock_reset()
         return {"resumed": resumed, "restarted": restarted, "clock_reset": reset}

@@ -167,7 +167,10 @@ def test_a_short_exploration_records_paired_ops_and_a_summary(tmp_path) -> None:
 
     asyncio.run(explore())
     explorer.recorder.close()
-    ops = [op for op in read_history(explorer.recorder.path) if op.type == "ok"]
+    history = read_history(explorer.recorder.path)
+    ops = [op for op in history if op.type == "ok" and "weather" not in op.f]
+    weather = [op.f for op in history if op.type == "ok" and "weather" in op.f]
+    assert weather.count("start-weather") == weather.count("stop-weather")
     starts = [op.f for op in ops if op.f.startswith("start-")]
     stops = [op.f for op in ops if op.f.startswith("stop-")]
     assert (

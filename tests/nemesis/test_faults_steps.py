@@ -142,3 +142,25 @@ def test_an_executed_log_replays_through_apply_step() -> None:
     assert strip == [{k: v for k, v in s.items() if k != "at_s"} for s in log]
     with pytest.raises(ValueError, match="unknown step"):
         asyncio.run(replay.faults.apply_step({"do": "explode"}))
+
+
+def test_weather_is_the_background_under_toxics_and_never_below_the_runs_own() -> None:
+    run_base = [{"src": "*", "dst": "*", "delay_ms": 20}]
+    ctx = make_ctx(list(run_base))
+    toxic = {"src": "n1", "dst": "n2", "loss": 0.5}
+
+    async def scenario() -> None:
+        await ctx.faults.weather(80.0, 10.0)
+        await ctx.faults.link([toxic])
+        await ctx.faults.weather(5.0)  # below the run's 20 ms: the run's latency stays
+        await ctx.faults.heal_everything()
+
+    asyncio.run(scenario())
+    wan = {"src": "*", "dst": "*", "delay_ms": 80.0, "jitter_ms": 10.0}
+    assert ctx.proxy.calls[0] == ("link_faults", [wan])
+    assert ctx.proxy.calls[1] == ("link_faults", [wan, toxic])
+    assert ctx.proxy.calls[2] == ("link_faults", [*run_base, toxic])
+    assert ctx.base_link_faults == run_base, "healing restores the run's own latency"
+    steps = [s for s in ctx.faults.executed if s["do"] == "weather"]
+    assert steps[0] == {"at_s": steps[0]["at_s"], "do": "weather", "delay_ms": 80.0,
+                        "jitter_ms": 10.0}  # fmt: skip
