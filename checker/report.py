@@ -6,8 +6,12 @@
     python -m tobtest.checker.report store/latest      # the same from a shell
 
 The page holds the verdict, the seed and the command that reproduces the run, key figures,
-a section per checker with one sentence per anomaly (a cycle's edges each with its kind; a
-linearizability failure's longest linearizable prefix and the op that breaks it), a timeline
+what went wrong (each kind's first anomaly and the faults in force as its ops ran), what the
+nemesis explored (faults by kind and move, the protocol situations they struck in, leader
+changes, elections, restarts from a log, abstract states reached, and one sentence: "Verdict
+VALID after 7 faults: 2 aimed at the leader, ..."), a section per checker with one sentence
+per anomaly (a cycle's edges each with its kind; a linearizability failure's longest
+linearizable prefix and the op that breaks it), a timeline
 of every op per process with the ops of each anomaly outlined and linked (`#op-<index>`),
 nemesis faults shaded, latency and throughput plots (PNG data URIs), the configuration, and
 links to the run's files and per-node logs and status. No CDN, no external script or style:
@@ -36,6 +40,8 @@ from markupsafe import escape
 from tobtest.checker.report_data import (
     RUN_STAMP_FORMAT,
     RunData,
+    exploration,
+    faults_around,
     figures,
     load_run,
     verdict_class,
@@ -109,7 +115,8 @@ def render_report(run_dir: Path) -> str:
         "pair_count": len(run.pairs),
         "has_results": run.results is not None,
         "sections": sections,
-        "glance": _glance(sections),
+        "glance": _glance(sections, run),
+        "explored": _guard(notes, "exploration summary", lambda: exploration(run), None),
         "anomalies_open": ANOMALIES_OPEN,
         "timeline": timeline or Timeline([], [], [], [], 0, 0, 0),
         "shown_ops": timeline.shown_ops if timeline else set(),
@@ -125,8 +132,9 @@ def render_report(run_dir: Path) -> str:
     return environment().get_template("report.html").render(**context)
 
 
-def _glance(sections: list[CheckerView]) -> list[dict[str, Any]]:
-    """The first anomaly of each kind, for the summary at the top of the page."""
+def _glance(sections: list[CheckerView], run: RunData) -> list[dict[str, Any]]:
+    """The first anomaly of each kind, for the summary at the top of the page, with the
+    faults in force while its ops ran."""
     rows = []
     for view in sections:
         for kind in view.kinds:
@@ -139,6 +147,7 @@ def _glance(sections: list[CheckerView]) -> list[dict[str, Any]]:
                         "total": kind.total,
                         "anchor": first.anchor,
                         "explanation": first.explanation,
+                        "where": faults_around(run, first.ops),
                     }
                 )
     return rows

@@ -6,6 +6,7 @@
     run.pairs            # client ops: invocation, completion (None if never), outcome
     run.intervals        # nemesis faults: when each started and stopped, and what it did
     figures(run)         # ops/s, latency p50/p99 of ok ops, duration, counts by f and type
+    exploration(run)     # what the nemesis explored: moves, situations hit, the sentence
     list_runs(Path("store"))   # one RunRow per run folder, newest first
 
 Nothing here raises on a partial run: a run killed mid-way has no results.json and may end
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -212,8 +213,12 @@ def index_history(run: RunData) -> RunData:
     return run
 
 
+HEAL_EVERYTHING = ("heal-explore", "heal-all")  # the drivers' final heal: lifts every fault
+
+
 def nemesis_intervals(nemesis_ops: list[Op]) -> list[Interval]:
-    """Pairs each `start-X` with the next `stop-X` or `heal-X` completion of the same X."""
+    """Pairs each `start-X` with the next `stop-X` or `heal-X` completion of the same X; a
+    completed `heal-explore` or `heal-all` (which heals everything) ends every open one."""
     intervals: list[Interval] = []
     started: dict[str, Op] = {}  # fault name -> its start op (completion, else invocation)
     for op in nemesis_ops:
@@ -226,6 +231,9 @@ def nemesis_intervals(nemesis_ops: list[Op]) -> list[Interval]:
             current = started.get(name)
             if current is None or (op.type != "invoke" and current.type == "invoke"):
                 started[name] = op
+        elif op.type != "invoke" and op.f in HEAL_EVERYTHING:
+            for open_name in list(started):  # it lifted whatever was still in force
+                intervals.append(_interval(open_name, started.pop(open_name), op))
         elif op.type != "invoke" and name in started:
             intervals.append(_interval(name, started.pop(name), op))
     for name, start in started.items():
@@ -242,6 +250,7 @@ def _interval(name: str, start: Op, stop: Op | None) -> Interval:
 DESCRIBED_KEYS = frozenset(
     {"shape", "grudge", "fault", "op", "nodes", "reset", "target", "faults", "toxic"}
     | {"old_leader", "new_leader", "restarted", "elected_after_s", "killed_holding_unchosen"}
+    | {"leader", "situations", "in_window", "cut_off_awake_s"}  # the exploring nemesis's
 )
 
 
@@ -256,23 +265,26 @@ def describe_nemesis(op: Op) -> str:
     parts: list[str] = []
     if "shape" in value:
         parts.append(str(value["shape"]))
+    grudge = value.get("grudge")
+    nodes_said = _nodes(value.get("nodes")) if "nodes" in value else ""
+    if nodes_said and isinstance(grudge, dict):  # an explorer move: whom it cut off, then how
+        parts.append(f"{nodes_said}:")
+        nodes_said = ""
     if "old_leader" in value:  # the flip: who was deposed, who leads, who came back where
         restarted = value.get("restarted")
         back = ",".join(map(str, restarted)) if isinstance(restarted, list) else ""
         parts.append(
             f"deposed {value['old_leader']}, leader {value.get('new_leader')},"
-            f" restarted {back or 'none'}:"
+            f" restarted {back or 'none'}" + (":" if isinstance(grudge, dict) else "")
         )
-    grudge = value.get("grudge")
     if isinstance(grudge, dict):
         parts.append(describe_grudge(grudge) if grudge else "healed")
     if "fault" in value and isinstance(value["fault"], dict):
         parts.append(" ".join(f"{k}={v}" for k, v in value["fault"].items()))
     elif "fault" in value or "op" in value:
         parts.append(_short(value.get("fault", value.get("op"))))
-    if "nodes" in value:
-        nodes = value["nodes"]
-        parts.append(",".join(map(str, nodes)) if isinstance(nodes, list) else _short(nodes))
+    parts.append(nodes_said)
+    parts.append(_explorer_details(value))
     if "reset" in value:
         parts.append("reset " + _short(value["reset"]))
     faults = value.get("faults")
@@ -285,8 +297,49 @@ def describe_nemesis(op: Op) -> str:
     rest = {k: v for k, v in value.items() if k not in DESCRIBED_KEYS}
     if rest:
         parts.append(_short(rest))
+    situations = value.get("situations")
+    if isinstance(situations, list) and situations:
+        # Whom it hit first, then when: the explorer lists the moment first.
+        labels = sorted(map(str, situations), key=lambda label: label not in TARGET_PHRASES)
+        parts.append(f"[{', '.join(labels)}]")
     label = name if op.f.startswith("start-") else op.f
     return f"{label} {' '.join(p for p in parts if p)}".strip()
+
+
+def _nodes(nodes: Any) -> str:
+    """`["n1", "n2"]` as `n1,n2`; clock requests by node (the explorer's clock moves) as
+    `n1 skew rate=0.96, n2 ...`."""
+    if isinstance(nodes, list):
+        return ",".join(map(str, nodes))
+    if isinstance(nodes, dict) and all(isinstance(r, dict) for r in nodes.values()):
+        return ", ".join(f"{n} {_request(r)}" for n, r in nodes.items())
+    return _short(nodes)
+
+
+def _request(request: dict[str, Any]) -> str:
+    """A clock request `{"op": "skew", "rate": 0.96}` as `skew rate=0.96`."""
+    rest = " ".join(f"{k}={v}" for k, v in request.items() if k != "op")
+    return f"{request.get('op', '')} {rest}".strip()
+
+
+def _explorer_details(value: dict[str, Any]) -> str:
+    """What an exploring nemesis's move says beyond its targets: whether the node it aimed
+    at the leader was one, who took over, how long a stalled leader stays cut off."""
+    parts: list[str] = []
+    leader = value.get("leader")
+    if "leader" in value and (leader is False or leader is None):
+        parts.append("(no leader seen: a random node)")
+    elif isinstance(leader, str):
+        parts.append(f"leader {leader}")
+    if "new_leader" in value and "old_leader" not in value:
+        parts.append(f"new leader {value['new_leader'] or 'none yet'}")
+    if value.get("in_window") is True:
+        parts.append("(holding accepted-unchosen slots)")
+    elif value.get("in_window") is False:
+        parts.append("(no node held accepted-unchosen slots: a random one)")
+    if isinstance(value.get("cut_off_awake_s"), int | float):
+        parts.append(f"cut off {value['cut_off_awake_s']} s after waking")
+    return " ".join(parts)
 
 
 def describe_grudge(grudge: dict[str, Any]) -> str:
@@ -346,6 +399,168 @@ def figures(run: RunData) -> Figures:
         counts=dict(counts),
         faults=faults,
     )
+
+
+# ---- what the nemesis explored ------------------------------------------------------------
+
+# The situation labels of nemesis/explore.py, as the verdict sentence says them: who a fault
+# hit, then the moment it struck. A label not listed here is said as it is.
+TARGET_PHRASES = {
+    "hit the leader": "the leader",
+    "hit a lease holder": "a lease holder",
+    "hit a node holding accepted-unchosen slots": "nodes holding accepted-unchosen slots",
+}
+MOMENT_PHRASES = {
+    "during an election": "during an election",
+    "just after a leader change": "just after a leader change",
+    "two nodes claiming to lead": "while two nodes claimed to lead",
+    "leader with accepts in flight": "while the leader had accepts in flight",
+    "under load": "under load",
+}
+# Summary counters in the order they are said: (key, singular, plural).
+EVENTS = (
+    ("leader_changes", "leader change", "leader changes"),
+    ("elections", "election", "elections"),
+    ("step_downs", "step-down", "step-downs"),
+    ("restarts_with_log", "restart from a non-empty log", "restarts from a non-empty log"),
+)
+SENTENCE_EVENTS = ("leader_changes", "elections", "restarts_with_log")
+REACHED = (("states", "distinct abstract states"), ("transitions", "transitions"))
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """What a run's nemesis did, from results.json's `exploration` (source "summary") or,
+    without one, from the history's nemesis ops (source "history")."""
+
+    source: str
+    faults: int  # faults that went in
+    kinds: list[tuple[str, int]]  # fault kind -> count
+    moves: list[tuple[str, int, int | None]]  # move, times played, novelty it found
+    situations: list[tuple[str, int]]  # situation label -> faults that struck in it
+    events: list[tuple[str, int, str]]  # (summary key, 3, "leader changes"), EVENTS order
+    reached: list[tuple[int, str]]  # (19, "distinct abstract states"), (41, "transitions")
+    feedback: bool | None  # the explorer preferred novel moves (None: not said)
+    sentence: str = ""  # "Verdict VALID after 7 faults: 2 aimed at the leader, ..."
+
+
+def _counts(value: Any) -> list[tuple[str, int]]:
+    """A {name: count} dict as (name, count) pairs, most first; junk is skipped."""
+    if not isinstance(value, dict):
+        return []
+    pairs = [(str(k), v) for k, v in value.items() if isinstance(v, int) and v > 0]
+    return sorted(pairs, key=lambda p: (-p[1], p[0]))
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def exploration(run: RunData) -> Exploration | None:
+    """The nemesis's exploration of `run`, or None when it injected nothing to speak of."""
+    summary = (run.results or {}).get("exploration")
+    started = [i for i in run.intervals if i.ok]
+    if isinstance(summary, dict):
+        found = _from_summary(summary, len(started))
+    elif started:
+        found = _from_history(started)
+    else:
+        return None
+    return replace(found, sentence=_sentence(run, found))
+
+
+def _from_summary(summary: dict[str, Any], started: int) -> Exploration:
+    novelty = summary.get("novelty")
+    scores: dict[str, Any] = novelty if isinstance(novelty, dict) else {}
+    moves = [(m, n, scores.get(m)) for m, n in _counts(summary.get("moves"))]
+    events = [
+        (key, summary[key], one if summary[key] == 1 else many)
+        for key, one, many in EVENTS
+        if isinstance(summary.get(key), int)
+    ]
+    reached = [(summary[k], label) for k, label in REACHED if isinstance(summary.get(k), int)]
+    feedback = summary.get("feedback")
+    return Exploration(
+        source="summary",
+        faults=started or sum(n for _, n, _ in moves),
+        kinds=_counts(summary.get("kinds")),
+        moves=moves,
+        situations=_counts(summary.get("situations")),
+        events=events,
+        reached=reached,
+        feedback=feedback if isinstance(feedback, bool) else None,
+    )
+
+
+def _from_history(started: list[Interval]) -> Exploration:
+    """Explorer ops carry `situations` and are named by move; a periodic nemesis's faults
+    are named by their kind."""
+    labels: Counter[str] = Counter()
+    explorer = False
+    for interval in started:
+        value = interval.start.value
+        if isinstance(value, dict) and isinstance(value.get("situations"), list):
+            explorer = True
+            labels.update(str(label) for label in value["situations"])
+    names = _counts(Counter(i.name for i in started))
+    return Exploration(
+        source="history",
+        faults=len(started),
+        kinds=[] if explorer else names,
+        moves=[(m, n, None) for m, n in names] if explorer else [],
+        situations=_counts(labels),
+        events=[],
+        reached=[],
+        feedback=None,
+    )
+
+
+def _sentence(run: RunData, found: Exploration) -> str:
+    """`Verdict VALID after 7 faults: 2 aimed at the leader, 2 at a lease holder; 7 under
+    load; 3 leader changes, 5 elections, 1 restart from a non-empty log.`"""
+    targets: list[str] = []
+    moments: list[str] = []
+    counts = dict(found.situations)
+    for label, phrase in TARGET_PHRASES.items():
+        if label in counts:
+            targets.append(f"{counts[label]} {'at' if targets else 'aimed at'} {phrase}")
+    for label, count in found.situations:
+        if label not in TARGET_PHRASES and label not in MOMENT_PHRASES:
+            moments.append(f"{count} {label}")
+    moments[:0] = [f"{counts[k]} {p}" for k, p in MOMENT_PHRASES.items() if k in counts]
+    groups = [
+        "" if found.moves else ", ".join(f"{count} {kind}" for kind, count in found.kinds),
+        ", ".join(targets),
+        ", ".join(moments),
+        ", ".join(f"{n} {label}" for key, n, label in found.events if key in SENTENCE_EVENTS),
+    ]
+    said = "; ".join(g for g in groups if g)
+    head = f"Verdict {verdict_word(run.valid)} after {_plural(found.faults, 'fault', 'faults')}"
+    return f"{head}: {said}." if said else f"{head}."
+
+
+def faults_around(run: RunData, indexes: list[int]) -> str:
+    """The faults in force while the ops `indexes` ran, in words (where a run broke), or
+    the last one lifted before them."""
+    by_index = {op.index: op for op in run.history}
+    times = [by_index[i].time_ns for i in indexes if i in by_index]
+    if not times:
+        return ""
+    lo, hi = min(times), max(times)
+    during = [
+        i
+        for i in run.intervals
+        if i.start.time_ns <= hi and (i.stop is None or i.stop.time_ns >= lo)
+    ]
+    if during:
+        more = f"; and {len(during) - 3} more" if len(during) > 3 else ""
+        return "during " + "; ".join(i.description for i in during[:3]) + more
+    lifted = [i for i in run.intervals if i.stop is not None and i.stop.time_ns < lo]
+    if not lifted:
+        return "before any fault"
+    last = max(lifted, key=lambda i: i.stop.time_ns if i.stop else 0)
+    assert last.stop is not None
+    return f"no fault in force: {(lo - last.stop.time_ns) / 1e9:.1f} s after {last.description}"
 
 
 @dataclass(frozen=True)

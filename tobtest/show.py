@@ -3,7 +3,11 @@
     show_run(find_run(Path("store"), None), Console())   # what `tobtest show` prints
     show_list(Path("store"), Console())                  # what `tobtest show --list` prints
 
-For one run: the verdict of each checker, key figures (duration, ok ops/s, latency p50/p99
+For one run: the verdict of each checker, what the nemesis explored (faults by kind and
+move, the protocol situations they struck in, leader changes, elections, restarts from a
+log, abstract states reached, and one sentence: "Verdict VALID after 7 faults: 2 aimed at
+the leader, ..."; for an invalid run, the faults in force at each kind's first anomaly), key
+figures (duration, ok ops/s, latency p50/p99
 of ok ops), op counts by f and outcome, the faults applied, and the anomalies, each with
 the checker's sentence and the ops involved (a few per anomaly, a few anomalies per kind:
 the report has them all). Reads the run folder only (tobtest.checker.report_data), so it
@@ -20,7 +24,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tobtest.checker.report_data import figures, list_runs, load_run, verdict_word
+from tobtest.checker.report_data import (
+    exploration,
+    faults_around,
+    figures,
+    list_runs,
+    load_run,
+    verdict_word,
+)
 from tobtest.checker.report_explain import checker_sections
 
 ANOMALIES_PER_KIND = 3
@@ -51,6 +62,7 @@ def show_run(run_dir: Path, out: Console) -> None:
         out.print(Text(f"  reproduce with: {results['reproduce']}"))
     sections = checker_sections(run.results, {op.index: op for op in run.history}, run.t0_ns)
     _checkers(out, sections)
+    _explored(out, run, sections)
     _figures(out, run)
     _anomalies(out, sections)
     report = run_dir / "report.html"
@@ -73,6 +85,46 @@ def _checkers(out: Console, sections: list[Any]) -> None:
         for reason in s.reasons[:2]:
             line.append(f"  ({reason})", style="dim")
         out.print(line)
+
+
+def _explored(out: Console, run: Any, sections: list[Any]) -> None:
+    """What the nemesis explored: the sentence first, then the tables and figures behind it,
+    then, for an invalid run, the faults in force where each kind of anomaly first showed."""
+    found = exploration(run)
+    if found is None:
+        return
+    title = "What the nemesis explored"
+    if found.source == "history":
+        title += " (from the history's nemesis ops: results.json has no exploration)"
+    out.print(Text(title, style="bold underline"))
+    out.print(Text(f"  {found.sentence}"))
+    if found.kinds:
+        out.print(Text("  faults by kind: " + ", ".join(f"{k} {n}" for k, n in found.kinds)))
+    table = Table(show_edge=False, pad_edge=False, box=None, show_header=True)
+    table.add_column("  faults", justify="right")
+    table.add_column("move or situation")
+    table.add_column("novelty", justify="right")
+    for move, count, score in found.moves:
+        table.add_row(f"  {count}", f"move {move}", "" if score is None else str(score))
+    for label, count in found.situations:
+        table.add_row(f"  {count}", label, "")
+    if table.row_count:
+        out.print(table)
+    events = [
+        f"{n} {label}" + (" (Phase 1 rounds)" if key == "elections" else "")
+        for key, n, label in found.events
+    ]
+    if events:
+        out.print(Text("  " + ", ".join(events)))
+    if found.reached:
+        steer = {True: "; moves steered by novelty", False: "; no novelty feedback", None: ""}
+        reached = ", ".join(f"{n} {label}" for n, label in found.reached)
+        out.print(Text(f"  reached {reached}{steer[found.feedback]}"))
+    for view in sections:
+        for kind in view.kinds:
+            where = faults_around(run, kind.anomalies[0].ops) if kind.anomalies else ""
+            if where:
+                out.print(Text(f"  {view.name} {kind.kind} first showed {where}", style="red"))
 
 
 def _figures(out: Console, run: Any) -> None:

@@ -110,3 +110,52 @@ def test_list_runs_newest_first_and_links_skipped(tmp_path: Path) -> None:
     )
     (tmp_path / "b" / "20260102T120000" / "results.json").write_text(json.dumps([1]))
     assert list_runs(tmp_path)[1].valid == "unknown"
+
+
+def test_describe_nemesis_says_explorer_moves_with_their_situations() -> None:
+    def start(f: str, value: dict[str, object]) -> str:
+        return describe_nemesis(Op(0, 0, "ok", NEMESIS, f, value))
+
+    assert start("start-kill-leader", {"nodes": ["n2"], "leader": True, "situations": [
+        "leader with accepts in flight", "hit the leader", "hit a lease holder"]}) == (
+        "kill-leader n2 [hit the leader, hit a lease holder, leader with accepts in flight]"
+    )  # fmt: skip
+    assert start("start-pause-leader", {"nodes": ["n3"], "leader": False, "situations": []}) == (
+        "pause-leader n3 (no leader seen: a random node)"
+    )
+    assert start("start-isolate-leader", {"nodes": ["n1"], "leader": True, "grudge": {
+        "n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}, "situations": ["under load"]}) == (
+        "isolate-leader n1: n1<-x-n2,n3 n2<-x-n1 n3<-x-n1 [under load]"
+    )  # fmt: skip
+    assert start("start-skew-one", {"nodes": {"n1": {"op": "skew", "rate": 0.96}}}) == (
+        "skew-one n1 skew rate=0.96"
+    )
+    assert start("start-lease-race", {"nodes": {"n1": {"op": "skew", "rate": 0.97},
+        "n2": {"op": "skew", "rate": 1.03}}, "leader": "n1", "new_leader": "n2"}) == (
+        "lease-race n1 skew rate=0.97, n2 skew rate=1.03 leader n1 new leader n2"
+    )  # fmt: skip
+    assert start("start-delay-leader", {"nodes": ["n2"], "leader": True, "toxic": "delay",
+        "faults": [{"src": "n2", "dst": "n1", "delay_ms": 500}]}) == (
+        "delay-leader n2 delay on n2->n1"
+    )  # fmt: skip
+    assert start("start-depose-and-crash", {"old_leader": "n1", "new_leader": "n3",
+        "restarted": ["n2"], "situations": ["hit the leader"]}) == (
+        "depose-and-crash deposed n1, leader n3, restarted n2 [hit the leader]"
+    )  # fmt: skip
+    assert start("start-kill-unchosen", {"nodes": ["n3"], "in_window": True}) == (
+        "kill-unchosen n3 (holding accepted-unchosen slots)"
+    )
+    assert start("start-stall-leader", {"nodes": ["n1"], "leader": True,
+        "cut_off_awake_s": 0.8}) == "stall-leader n1 cut off 0.8 s after waking"  # fmt: skip
+
+
+def test_heal_explore_ends_every_fault_still_open() -> None:
+    ops = [
+        _nemesis(0, 0, "invoke", "start-kill-leader"),
+        _nemesis(1, 1, "ok", "start-kill-leader", {"nodes": ["n1"], "situations": []}),
+        _nemesis(2, 2, "invoke", "stop-kill-leader"),  # its undo timed out: no completion
+        _nemesis(3, 3, "invoke", "heal-explore"),
+        _nemesis(4, 4, "ok", "heal-explore", {"resumed": [], "restarted": ["n1"]}),
+    ]
+    (interval,) = nemesis_intervals(ops)
+    assert interval.stop is not None and interval.stop.index == 4

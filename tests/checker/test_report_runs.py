@@ -1,6 +1,7 @@
 """Realistic run folders without a cluster, for the report, `show` and `serve` tests.
 
     run_dir = make_run(store, "paxos-broadcast-partition", "20260101T120000", seed=3, bug=True)
+    run_dir = make_explore_run(store, "multipaxos-broadcast-explore", "20260101T120000", seed=3)
 
 `simulate_broadcast_run` plays a 3-node TOB at `rate` ops/s over `concurrency` clients with
 one partition that isolates n1, and records the history a real run would (nemesis ops with
@@ -9,11 +10,15 @@ after healing). With `bug=True` the isolated node acks broadcasts on arrival, as
 node's `deliver-on-arrival` fixture bug does, so its order diverges: incompatible-order and
 realtime anomalies. The run folder's results.json is what the real total-order checker says
 of that history (nothing is hard-coded), and node logs, status files and the `latest` links
-are laid out as the runner lays them.
+are laid out as the runner lays them. `make_explore_run` does the same under the exploring
+nemesis (`--nemesis all`): its partition becomes the move `isolate-leader`, a `kill-leader`
+comes before it, each with the `situations` it struck in, and results.json holds the
+`exploration` summary the explorer would write.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import os
@@ -307,3 +312,70 @@ def test_simulated_run_looks_like_a_real_one() -> None:
     assert sum(1 for op in ops if op.extra.get("final") and op.type == "ok") == len(NODES)
     assert [op.index for op in ops] == list(range(len(ops)))
     assert all(a.time_ns <= b.time_ns for a, b in zip(ops, ops[1:], strict=False))
+
+
+# The exploring nemesis's summary of a run with the two faults `explore_history` records.
+EXPLORATION: dict[str, Any] = {
+    "nemesis": "explore",
+    "feedback": True,
+    "moves": {"isolate-leader": 1, "kill-leader": 1},
+    "kinds": {"kill": 1, "partition": 1},
+    "situations": {
+        "under load": 2,
+        "hit the leader": 2,
+        "hit a lease holder": 1,
+        "leader with accepts in flight": 1,
+        "hit a node holding accepted-unchosen slots": 1,
+    },
+    "leader_changes": 2,
+    "elections": 3,
+    "step_downs": 1,
+    "restarts_with_log": 1,
+    "states": 9,
+    "transitions": 14,
+    "novelty": {"isolate-leader": 5, "kill-leader": 7},
+}
+
+
+def explore_history(history: list[Op]) -> list[Op]:
+    """`history` as the exploring nemesis would have recorded its faults: the partition is
+    `isolate-leader` of n1, the final heal `heal-explore`, and a `kill-leader` of n2 (with a
+    restart) goes in a second after the start."""
+    renamed = {"start-partition": "start-isolate-leader", "stop-partition": "stop-isolate-leader"}
+    ops = []
+    for op in history:
+        if op.process == NEMESIS:
+            f = renamed.get(op.f, "heal-explore")
+            value = op.value
+            if f == "start-isolate-leader" and op.type == "ok":
+                situations = ["under load", "hit the leader", "hit a lease holder"]
+                grudge = value["grudge"]
+                value = {"nodes": [ISOLATED], "leader": True, "grudge": grudge}
+                value["situations"] = situations
+            elif f == "stop-isolate-leader" and op.type == "ok":
+                value = {"lifted": None}
+            op = dataclasses.replace(op, f=f, value=value)
+        ops.append(op)
+    t = ops[0].time_ns + 1_000 * MS
+    kill = {"nodes": ["n2"], "leader": True, "situations": [
+        "leader with accepts in flight", "under load", "hit the leader",
+        "hit a node holding accepted-unchosen slots"]}  # fmt: skip
+    for dt, type_, f, value in (
+        (0, "invoke", "start-kill-leader", None),
+        (2, "ok", "start-kill-leader", kill),
+        (400, "invoke", "stop-kill-leader", None),
+        (450, "ok", "stop-kill-leader", {"lifted": ["n2"]}),
+    ):
+        ops.append(Op(-1, t + dt * MS, type_, NEMESIS, f, value))
+    ops.sort(key=lambda op: op.time_ns)
+    return [dataclasses.replace(op, index=i) for i, op in enumerate(ops)]
+
+
+def make_explore_run(store: Path, test_name: str, stamp: str, seed: int, bug: bool = False) -> Path:
+    history = explore_history(simulate_broadcast_run(random.Random(seed), bug=bug))
+    config = {**run_config(test_name, seed, bug), "protocol": "multipaxos", "nemesis": ["all"]}
+    run_dir = write_run(store, test_name, stamp, history, config)
+    results = json.loads((run_dir / "results.json").read_text())
+    results["exploration"] = EXPLORATION
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    return run_dir

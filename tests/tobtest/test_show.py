@@ -1,15 +1,25 @@
-"""`tobtest show`: one run's verdicts, figures, faults and anomalies; `--list`; bad runs."""
+"""`tobtest show`: one run's verdicts, what the nemesis explored, figures, faults and
+anomalies; `--list`; bad runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.checker.test_report_runs import make_run
+from tests.checker.test_report_runs import (
+    make_explore_run,
+    make_run,
+    run_config,
+    simulate_broadcast_run,
+    write_run,
+)
 from tobtest.cli_inspect import EXIT_BAD_ARGS, show
+from tobtest.histories.op import NEMESIS
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +105,64 @@ def test_show_list_of_an_empty_store(tmp_path: Path) -> None:
     code, out = _show("--list", "--store", str(tmp_path))
     assert code == 0
     assert out.strip() == f"no runs in store {tmp_path}"
+
+
+@pytest.fixture(scope="module")
+def explore_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("explore-store")
+    make_explore_run(root, "multipaxos-broadcast-explore", "20260101T120000", seed=3)
+    make_explore_run(root, "multipaxos-broadcast-explore", "20260101T120100", seed=3, bug=True)
+    quiet = [op for op in simulate_broadcast_run(random.Random(3)) if op.process != NEMESIS]
+    quiet = [dataclasses.replace(op, index=i) for i, op in enumerate(quiet)]
+    write_run(root, "paxos-broadcast-none", "20260101T120200", quiet, run_config("n", 3, False))
+    return root
+
+
+def _section(out: str) -> str:
+    """The "What the nemesis explored" section of `show`'s output, squashed to one line."""
+    start = out.index("What the nemesis explored")
+    return " ".join(out[start : out.index("Key figures", start)].split())
+
+
+def test_show_says_what_the_exploring_nemesis_explored(explore_store: Path) -> None:
+    code, out = _show("multipaxos-broadcast-explore/20260101T120000", "--store", str(explore_store))
+    assert code == 0
+    section = _section(out)
+    assert out.index("Checkers") < out.index("What the nemesis explored") < out.index("Key fig")
+    assert (
+        "Verdict VALID after 2 faults: 2 aimed at the leader, 1 at a lease holder, 1 at nodes"
+        " holding accepted-unchosen slots; 1 while the leader had accepts in flight, 2 under"
+        " load; 2 leader changes, 3 elections, 1 restart from a non-empty log."
+    ) in section
+    assert "faults by kind: kill 1, partition 1" in section
+    assert "1 move isolate-leader 5" in section and "1 move kill-leader 7" in section
+    assert "2 hit the leader" in section and "1 hit a lease holder" in section
+    assert "3 elections (Phase 1 rounds), 1 step-down, 1 restart from a non-empty log" in section
+    assert "reached 9 distinct abstract states, 14 transitions" in section
+    assert "first showed" not in section  # nothing broke
+    # The faults list names the moves with their situations.
+    assert "kill-leader n2 [hit the leader, hit a node holding" in " ".join(out.split())
+
+
+def test_show_of_an_invalid_explored_run_says_where_it_broke(explore_store: Path) -> None:
+    code, out = _show("multipaxos-broadcast-explore/20260101T120100", "--store", str(explore_store))
+    assert code == 0
+    section = _section(out)
+    assert section.count("Verdict INVALID after 2 faults: 2 aimed at the leader") == 1
+    # The simulated bug diverges while n1 is cut off: its anomalies show under that fault.
+    assert "total-order realtime first showed during isolate-leader n1:" in section
+
+
+def test_show_without_exploration_derives_faults_by_kind_or_prints_nothing(
+    store: Path, explore_store: Path
+) -> None:
+    code, out = _show("paxos-broadcast-partition/20260101T120000", "--store", str(store))
+    assert code == 0
+    section = _section(out)
+    assert "from the history's nemesis ops" in section
+    assert "Verdict VALID after 1 fault: 1 partition." in section
+    code, out = _show("paxos-broadcast-none", "--store", str(explore_store))
+    assert code == 0 and "total-order: VALID" in out
+    assert "What the nemesis explored" not in out
+    code, out = _show("multipaxos-broadcast-none/20260101T120200", "--store", str(store))
+    assert code == 0  # a partial run: no results.json, a torn history; still no error
