@@ -141,6 +141,12 @@ def cli(verbose: bool) -> None:
               help="Clients send to the node that claims to lead, not a random one.")  # fmt: skip
 @click.option("--explore-feedback/--no-explore-feedback", default=True, show_default=True,
               help="With --nemesis all: prefer moves that reached new states.")  # fmt: skip
+@click.option("--nemesis-schedule", type=click.Path(dir_okay=False), default=None,
+              help="Run this schedule file's steps instead of the periodic nemeses "
+              "(docs/schedules.md).")  # fmt: skip
+@click.option("--replay-schedule", default=None, metavar="RUN",
+              help="Replay the faults a stored run executed (its schedule.yaml), at the same "
+              "offsets, with its options unless given here.")  # fmt: skip
 @click.option("--suite", "suite_path", type=click.Path(dir_okay=False), default=None,
               help="Run the matrix of a suite YAML file instead of one test.")  # fmt: skip
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
@@ -167,6 +173,8 @@ def run(
     op_timeout: float,
     route_to_leader: bool,
     explore_feedback: bool,
+    nemesis_schedule: str | None,
+    replay_schedule: str | None,
     suite_path: str | None,
     junit_xml: str | None,
 ) -> None:
@@ -210,6 +218,10 @@ def run(
         config.read_modes = read_mode
     if seed is not None:
         config.seed = seed
+    if nemesis_schedule is not None or replay_schedule is not None:
+        from tobtest.cli_schedule import with_schedule
+
+        config = with_schedule(config, nemesis_schedule, replay_schedule)
     from tobtest.console import run_with_console
 
     sys.exit(run_with_console(config))

@@ -13,6 +13,7 @@ import dataclasses
 import random
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tobtest.nemesis.partition import DEFAULT_SHAPES
@@ -36,6 +37,11 @@ class TestConfig:
     workload: str = "broadcast"
     nemesis: list[str] = field(default_factory=lambda: ["partition"])
     nemesis_interval_s: float = 5.0
+    # A schedule file (docs/schedules.md) run instead of the periodic nemeses; `nemesis`
+    # then lists the nemeses whose faults it uses.
+    nemesis_schedule: str | None = None
+    # A run folder whose executed schedule.yaml is replayed at its offsets.
+    replay_schedule: str | None = None
     partition_shapes: list[str] = field(default_factory=lambda: list(DEFAULT_SHAPES))
     # Which nodes kill, pause, clock and disk faults hit (None: each nemesis's default mix).
     nemesis_targets: list[str] | None = None
@@ -73,6 +79,10 @@ class TestConfig:
         if self.name:
             return self.name
         nemesis = "+".join(self.nemesis) or "none"
+        if self.replay_schedule is not None:
+            nemesis = "replay"
+        elif self.nemesis_schedule is not None:
+            nemesis = "schedule-" + Path(self.nemesis_schedule).stem
         return f"{self.protocol}-{self.workload}-{nemesis}"
 
     def workload_options(self) -> dict[str, Any]:
@@ -95,6 +105,16 @@ class TestConfig:
         data["test_name"] = self.test_name
         return data
 
+    def _nemesis_args(self) -> list[str]:
+        if self.replay_schedule is not None:
+            return ["--replay-schedule", self.replay_schedule]
+        if self.nemesis_schedule is not None:
+            return ["--nemesis-schedule", self.nemesis_schedule]
+        return [
+            "--nemesis", ",".join(self.nemesis) or "none",
+            "--nemesis-interval", f"{self.nemesis_interval_s:g}",
+        ]  # fmt: skip
+
     def reproduce_command(self) -> str:
         """The `tobtest run` command that replays this run's schedule (seeded choices)."""
         args = [
@@ -102,8 +122,7 @@ class TestConfig:
             "--nodes", str(self.nodes),
             "--protocol", self.protocol,
             "--workload", self.workload,
-            "--nemesis", ",".join(self.nemesis) or "none",
-            "--nemesis-interval", f"{self.nemesis_interval_s:g}",
+            *self._nemesis_args(),
             "--time-limit", f"{self.time_limit_s:g}",
             "--rate", f"{self.rate:g}",
             "--concurrency", str(self.client_count),

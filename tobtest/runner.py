@@ -191,6 +191,13 @@ class Runner:
     def _nemesis_driver(self, ctx: NemesisContext) -> NemesisDriver:
         """What injects this run's faults: the nemeses named, toggled on their schedule."""
         cfg = self.config
+        if cfg.nemesis_schedule is not None or cfg.replay_schedule is not None:
+            from tobtest.nemesis.schedule_run import schedule_driver
+
+            return schedule_driver(
+                cfg.nemesis_schedule, cfg.replay_schedule, ctx, self.recorder, cfg.seed,
+                self.store.path,
+            )  # fmt: skip
         if cfg.nemesis == [EXPLORE]:
             lease_reads = "lease" in getattr(self.workload, "read_modes", ())
             options = {"lease_reads": lease_reads, "feedback": cfg.explore_feedback}

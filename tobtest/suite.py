@@ -14,6 +14,9 @@ A suite file:
       workload: [broadcast, txn]
     seeds: [1, 2]             # or test_count: 2 (seeds 1..N)
 
+A case may run a schedule file instead of the periodic nemeses (`nemesis-schedule:
+examples/flip.yaml`, a path from where tobtest runs; docs/schedules.md).
+
 Every case runs as `tobtest run` would, one after another, each in the store. A bad file
 raises `SuiteError` with one line that says where (file, key, or line and column).
 """
@@ -32,6 +35,7 @@ import yaml
 from tobtest.config import TestConfig
 from tobtest.nemesis.partition import SHAPE_NAMES
 from tobtest.nemesis.registry import parse_nemesis_list
+from tobtest.nemesis.schedule_file import ScheduleError, load_schedule
 from tobtest.nemesis.targets import TARGET_SPECS
 from tobtest.node.protocols import PROTOCOLS
 from tobtest.node.protocols.base import READ_MODES
@@ -80,6 +84,11 @@ def _nemesis(v: Any) -> list[str]:
     return parse_nemesis_list(text)
 
 
+def _schedule(v: Any) -> str:
+    load_schedule(Path(str(v)))  # a ScheduleError is a ValueError naming the file and line
+    return str(v)
+
+
 def _strings(v: Any) -> list[str]:
     return [str(i) for i in (v if isinstance(v, list) else [v])]
 
@@ -90,6 +99,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "workload": ("workload", _choice(WORKLOADS)),
     "nemesis": ("nemesis", _nemesis),
     "nemesis_interval": ("nemesis_interval_s", _number),
+    "nemesis_schedule": ("nemesis_schedule", _schedule),
     "partition_shapes": ("partition_shapes", _list_of(SHAPE_NAMES)),
     "nemesis_targets": ("nemesis_targets", _list_of(TARGET_SPECS)),
     "time_limit": ("time_limit_s", _number),
@@ -160,8 +170,19 @@ def load_suite(path: Path, store: str = "store") -> Suite:
                 _apply(config, f"{path}: defaults", str(key), value)
             for key, value in zip(keys, combo, strict=True):
                 _apply(config, f"{path}: matrix", str(key), value)
+            if config.nemesis_schedule is not None:
+                _use_schedule(config, path)
             suite.cases.append(config)
     return suite
+
+
+def _use_schedule(config: TestConfig, path: Path) -> None:
+    """A case with a schedule file runs it; `nemesis` lists the faults it uses."""
+    assert config.nemesis_schedule is not None
+    try:
+        config.nemesis = load_schedule(Path(config.nemesis_schedule), config.nodes).nemeses()
+    except ScheduleError as exc:
+        raise SuiteError(f"{path}: nemesis-schedule: {exc}") from None
 
 
 def _seeds(path: Path, data: dict[str, Any]) -> list[int]:
