@@ -55,9 +55,10 @@ HOLD_S: dict[str, tuple[float, float]] = {
     "pause": (0.2, 2.0),
     "clock": (0.5, 3.0),
     "link": (0.5, 3.0),
+    "sequence": (0.3, 2.0),  # held after its steps ran (a flip's flipped partition)
 }
 RECENT_LEADER_CHANGE_S = 1.5  # a gap after a leader change this recent is kept short
-SCORE_FLOOR = 0.5  # every move keeps at least this weight, however little it found
+SCORE_FLOOR = 0.5  # every move keeps at least a third of the best one's weight
 # Moves that meet a leader change head on: right after one, half the time the next move is
 # one of these (they aim at whoever leads now: the new leader, still in its first rounds).
 REACTIONS: tuple[str, ...] = (
@@ -189,16 +190,24 @@ class ExploringNemesis:
         kind = rng.choice(fresh)
         self._last_kinds.append(kind)
         moves = [m for m in self.moves if m.kind == kind]
+        untried = [m for m in moves if self.tries[m.name] == 0]
+        if self.feedback and untried:
+            return rng.choice(untried)  # every move of a kind is tried before any is preferred
         weights = [self._weight(m) for m in moves]
         return rng.choices(moves, weights=weights)[0]
 
     def _weight(self, move: Move) -> float:
+        """Feedback on: SCORE_FLOOR plus the move's mean novelty relative to the best mean
+        of the moves tried, so the most novel move is drawn at most 3x as often as the
+        least (the search keeps its breadth); an untried move counts as the best."""
         if not self.feedback:
             return 1.0
+        means = [self.novelty[m] / t for m, t in self.tries.items() if t]
+        best = max(means, default=0.0)
         tries = self.tries[move.name]
-        if tries == 0:
-            return 3.0  # untried: optimistic, so each is tried early
-        return SCORE_FLOOR + self.novelty[move.name] / tries
+        if tries == 0 or best <= 0:
+            return SCORE_FLOOR + 1.0
+        return SCORE_FLOOR + (self.novelty[move.name] / tries) / best
 
     def _seen(self) -> tuple[int, int]:
         return len(self.observer.states_seen), len(self.observer.transitions_seen)

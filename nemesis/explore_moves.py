@@ -44,7 +44,7 @@ async def _nothing() -> None:
 @dataclass(frozen=True)
 class Move:
     name: str
-    kind: str  # partition | kill | pause | clock | link
+    kind: str  # partition | kill | pause | clock | link | sequence (of several kinds)
     start: Callable[[ExploringNemesis], Awaitable[tuple[dict[str, Any], Undo]]]
     # Only offered when the run checks lease reads (False) or does not (True); None: always.
     wild_clock: bool | None = None
@@ -384,15 +384,15 @@ MOVES: tuple[Move, ...] = (
     Move("split", "partition", split),
     Move("mute-leader", "partition", mute_leader),
     Move("deaf-leader", "partition", deaf_leader),
-    Move("leader-churn", "partition", leader_churn),
+    Move("leader-churn", "sequence", leader_churn),
     Move("kill-leader", "kill", kill_leader),
     Move("kill-follower", "kill", kill_follower),
     Move("kill-minority", "kill", kill_minority),
     Move("kill-majority", "kill", kill_majority),
     Move("kill-all", "kill", kill_all),
     Move("kill-unchosen", "kill", kill_unchosen),
-    Move("depose-and-crash", "kill", depose_and_crash),
-    Move("flip", "kill", flip),
+    Move("depose-and-crash", "sequence", depose_and_crash),
+    Move("flip", "sequence", flip),
     Move("pause-leader", "pause", pause_leader),
     Move("pause-follower", "pause", pause_follower),
     Move("stall-leader", "pause", stall_leader),

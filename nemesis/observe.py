@@ -48,7 +48,7 @@ def abstract_state(
     >>> abstract_state({"n1": {"role": "leader", "lease_remaining_ms": 40.0},
     ...                 "n2": {"role": "follower", "leader": 0}, "n3": None},
     ...                {"down": 0, "paused": 0, "cut": True}, Counter(ok=3))
-    ('leaders=1', 'lease', 'silent=1', 'cut', 'avail')
+    ('leaders=1', 'lease', 'minority-out', 'leader-while-cut', 'avail')
     """
     answered = {n: s for n, s in statuses.items() if s is not None}
     roles = Counter(str(s.get("role")) for s in answered.values())
@@ -69,15 +69,14 @@ def abstract_state(
     delivered = [s["delivered"] for s in answered.values() if isinstance(s.get("delivered"), int)]
     if delivered and max(delivered) - min(delivered) >= LAG_SLOTS:
         tags.append("lagging")
-    silent = len(statuses) - len(answered)
-    if silent:
-        tags.append(f"silent={silent}")
-    for key in ("down", "paused"):
-        if faults.get(key):
-            tags.append(f"{key}={faults[key]}")
-    for key in ("cut", "toxic", "clock"):
-        if faults.get(key):
-            tags.append(key)
+    # Which faults are in force is left out on purpose: a state says how the system
+    # responds (so novelty rewards reaching new protocol situations, not merely injecting a
+    # fault not injected before); of the faults it keeps only how many nodes are out.
+    out = len(statuses) - len(answered)
+    if out:
+        tags.append("minority-out" if out < (len(statuses) + 1) // 2 else "majority-out")
+    if faults.get("cut") and roles["leader"]:
+        tags.append("leader-while-cut")
     tags.append("avail" if recent["ok"] else "stuck")
     if recent["info"]:
         tags.append("indeterminate")
