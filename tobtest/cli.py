@@ -89,7 +89,7 @@ def cli(verbose: bool) -> None:
 )
 @click.option(
     "--nemesis",
-    default="partition",
+    default="all",
     show_default=True,
     callback=_parse_nemesis,
     help=f"Comma list of faults ({', '.join(NEMESES)}), toggled every interval; 'all' "

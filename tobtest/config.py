@@ -35,7 +35,8 @@ class TestConfig:
     nodes: int = 3
     protocol: str = "paxos"
     workload: str = "broadcast"
-    nemesis: list[str] = field(default_factory=lambda: ["partition"])
+    # The exploring nemesis (`--nemesis all`): every fault kind, one at a time.
+    nemesis: list[str] = field(default_factory=lambda: ["explore"])
     nemesis_interval_s: float = 5.0
     # A schedule file (docs/schedules.md) run instead of the periodic nemeses; `nemesis`
     # then lists the nemeses whose faults it uses.

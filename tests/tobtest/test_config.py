@@ -8,7 +8,7 @@ from tobtest.config import TestConfig
 
 def test_defaults_are_the_short_default_test():
     config = TestConfig()
-    assert (config.nodes, config.protocol, config.nemesis) == (3, "paxos", ["partition"])
+    assert (config.nodes, config.protocol, config.nemesis) == (3, "paxos", ["explore"])
     assert config.client_count == 6
     assert 15 <= config.time_limit_s <= 30
 
@@ -29,6 +29,10 @@ def test_reproduce_command_parses_back_to_the_same_schedule():
     assert params["bug"] == ("no-dedupe",)
     assert params["concurrency"] == 10
     assert params["route_to_leader"] is True
+    assert params["nemesis"] == ["partition"]
+    explore = shlex.split(TestConfig(seed=1, explore_feedback=False).reproduce_command())
+    params = sub.make_context("run", explore[2:]).params
+    assert params["nemesis"] == ["explore"] and params["explore_feedback"] is False
 
 
 def test_test_name_joins_nemeses():
