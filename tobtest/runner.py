@@ -5,9 +5,10 @@
 
 Phases, as in Jepsen: start the proxy and the nodes; for `time_limit_s` let the clients
 invoke ops at `rate` while the nemesis injects faults; stop the clients (in-flight ops are
-awaited, bounded by their timeout); heal every fault; wait (bounded) until the nodes stop
-delivering new messages; read every node once more (`final` reads); save every node's
-status; end every process; check the history. Whatever happens, the cluster is stopped and
+awaited, bounded by their timeout); heal every fault; wait (bounded) until every node has
+caught up with the others (`tobtest.quiesce`); read every node once more (`final` reads,
+each saying whether its node had caught up); save every node's status; end every process;
+check the history. Whatever happens, the cluster is stopped and
 the history written so far stays on disk.
 """
 
@@ -34,12 +35,14 @@ from tobtest.nemesis.proxy_client import ProxyControl
 from tobtest.nemesis.registry import EXPLORE, build_nemeses, node_args_for
 from tobtest.nemesis.schedule import NemesisDriver, NemesisScheduler
 from tobtest.ports import PortPlan
+from tobtest.quiesce import Quiescence
 from tobtest.workloads import WORKLOADS, Workload
 from tobtest.workloads.client import ClientError, NodeClient
 
 log = logging.getLogger("tobtest.runner")
 PROGRESS_INTERVAL_S = 0.5
 LEADER_POLL_S = 0.25
+QUIESCE_POLL_S = 0.2
 
 
 @dataclass
@@ -65,6 +68,8 @@ class RunResult:
 
 
 class Runner:
+    quiescence: Quiescence | None = None  # how the nodes stood after the heal (_quiesce)
+
     def __init__(
         self, config: TestConfig, on_progress: Callable[[Progress], None] | None = None
     ) -> None:
@@ -148,6 +153,8 @@ class Runner:
         summary = getattr(getattr(self, "scheduler", None), "summary", None)
         if callable(summary):
             results["exploration"] = summary()
+        if self.quiescence is not None:
+            results["quiesce"] = self.quiescence.report()
         self.store.write_results(results)
         return results
 
@@ -216,11 +223,18 @@ class Runner:
     async def _final_phase(self) -> None:
         assert self.cluster is not None
         self.progress.phase = "quiesce"
-        await self._quiesce()
+        quiescence = await self._quiesce()
         self.progress.phase = "final reads"
         final_op = self.workload.final_op()
         if final_op is not None:
-            await asyncio.gather(*(self._final_read(name, final_op) for name in self.cluster.names))
+            # Each final read says whether its node had caught up (and if not, how far behind
+            # it was): a lagging node is then a liveness failure, not a pile of lost broadcasts.
+            await asyncio.gather(
+                *(
+                    self._final_read(name, {**final_op, **quiescence.final_read_extra(name)})
+                    for name in self.cluster.names
+                )
+            )
         await self._save_statuses()
 
     # ---- clients --------------------------------------------------------------------------
@@ -362,21 +376,24 @@ class Runner:
             [names[leader_id]] if isinstance(leader_id, int) and 0 <= leader_id < len(names) else []
         )
 
-    async def _quiesce(self) -> None:
-        """Waits until every node's delivered count has stood still for the quiet period."""
+    async def _quiesce(self) -> Quiescence:
+        """Waits (at most `quiesce_timeout_s`) until every node has caught up with the others
+        and that has held for the quiet period (see `tobtest.quiesce`)."""
         cfg = self.config
-        deadline = time.monotonic() + cfg.quiesce_timeout_s
-        last: dict[str, Any] = {}
-        still_since = time.monotonic()
-        while time.monotonic() < deadline:
-            statuses = await self._statuses()
-            delivered = {n: (s or {}).get("delivered") for n, s in statuses.items()}
-            if delivered != last or any(v is None for v in delivered.values()):
-                last, still_since = delivered, time.monotonic()
-            elif time.monotonic() - still_since >= cfg.quiet_period_s:
-                return
-            await asyncio.sleep(0.2)
-        log.warning("nodes still delivering after %.1f s; reading anyway", cfg.quiesce_timeout_s)
+        quiescence = self.quiescence = Quiescence(cfg.quiet_period_s)
+        start = time.monotonic()
+        while not quiescence.observe(await self._statuses(), time.monotonic() - start):
+            if time.monotonic() - start >= cfg.quiesce_timeout_s:
+                report = quiescence.report()
+                log.warning(
+                    "nodes not settled after %.1f s (%s); not caught up: %s; reading anyway",
+                    cfg.quiesce_timeout_s,
+                    report["reason"],
+                    ", ".join(report["not_caught_up"]) or "none",
+                )
+                break
+            await asyncio.sleep(QUIESCE_POLL_S)
+        return quiescence
 
     async def _save_statuses(self) -> None:
         for name, status in (await self._statuses()).items():
