@@ -120,7 +120,11 @@ def _locality(t: Txn, inv: Op, done: Op | None, local_process_order: bool) -> No
     """Sets what a `local` read is held to (see the module doc)."""
     extras = [op.extra for op in (inv, done) if op is not None and op.extra]
     if any(x.get("read_mode") == "local" for x in extras):
-        t.rt_in = RT_WRITES if any(x.get("final") for x in extras) else 0
+        # A final read of a node the runner saw lagging (caught_up: false) is held to no
+        # more than any local read: total-order reports that node as not caught up.
+        final = any(x.get("final") for x in extras)
+        lagging = any(x.get("caught_up") is False for x in extras)
+        t.rt_in = RT_WRITES if final and not lagging else 0
         t.process_order = local_process_order
 
 
