@@ -69,6 +69,10 @@ REACTIONS: tuple[str, ...] = (
 # WAN gets. On loopback a message is in flight for well under a millisecond, so without
 # latency a fault almost never lands while accepts, acks or heartbeats are on their way.
 WEATHER_S = (4.0, 12.0)
+# Now and then a second fault lands inside a move's hold (a move of another kind acting on
+# other things: a kill inside a partition, a clock skew under lossy links), as Jepsen's
+# composed nemeses overlap: the two-fault states one fault at a time never reaches.
+OVERLAP_P = 0.35
 WEATHER_DELAY_MS = (5.0, 150.0)
 DEFAULT_CLOCK_BOUND = 0.05  # when nodes state no drift bound and lease reads are checked
 
@@ -117,6 +121,7 @@ class ExploringNemesis:
         self._weather_until = 0.0
         self._stormy = False
         self.reactions = 0
+        self.overlaps = 0
 
     # ---- the driver -----------------------------------------------------------------------
 
@@ -172,6 +177,7 @@ class ExploringNemesis:
             "step_downs": obs.step_downs,
             "restarts_with_log": self.restarts_with_log,
             "reactions": self.reactions,
+            "overlaps": self.overlaps,
             "weather_changes": self.weather_changes,
             "states": len(obs.states_seen),
             "transitions": len(obs.transitions_seen),
@@ -221,7 +227,7 @@ class ExploringNemesis:
 
     # ---- playing a move -------------------------------------------------------------------
 
-    async def _play(self, move: Move, until: float) -> None:
+    async def _play(self, move: Move, until: float, nested: bool = False) -> None:
         before = await self.observer.poll()
         situations = self._situations(before.statuses, before.leaders)
         start_f, stop_f = f"start-{move.name}", f"stop-{move.name}"
@@ -242,7 +248,16 @@ class ExploringNemesis:
         self.recorder.record("ok", NEMESIS, start_f, {**value, "situations": situations})
         lo, hi = HOLD_S[move.kind]
         hold_s = min(log_uniform(self.rng, lo, hi), max(0.0, until - self.now() - 0.5))
-        await asyncio.sleep(hold_s)
+        inner = self._inner(move) if not nested and self.rng.random() < OVERLAP_P else None
+        if inner is None:
+            await asyncio.sleep(hold_s)
+        else:
+            held = self.now()
+            await asyncio.sleep(hold_s * self.rng.uniform(0.1, 0.6))
+            seen = self._seen()
+            await self._play(inner, until, nested=True)
+            self._learn(inner, seen)
+            await asyncio.sleep(max(0.0, hold_s - (self.now() - held)))
         self.recorder.record("invoke", NEMESIS, stop_f, None)
         try:
             lifted = await asyncio.wait_for(undo(), MOVE_TIMEOUT_S)
@@ -279,6 +294,20 @@ class ExploringNemesis:
         self._stormy = stormy
         self.weather_changes += 1
         self.recorder.record("ok", NEMESIS, f, value)
+
+    def _inner(self, outer: Move) -> Move | None:
+        """A move to overlap with `outer`: of another kind, acting on other things."""
+        if outer.kind == "sequence":
+            return None
+        fits = [
+            m
+            for m in self.moves
+            if m.kind not in (outer.kind, "sequence") and not (m.uses & outer.uses)
+        ]
+        if not fits:
+            return None
+        self.overlaps += 1
+        return self.rng.choices(fits, weights=[self._weight(m) for m in fits])[0]
 
     async def _recover(self) -> None:
         with contextlib.suppress(Exception):

@@ -46,6 +46,9 @@ class Move:
     name: str
     kind: str  # partition | kill | pause | clock | link | sequence (of several kinds)
     start: Callable[[ExploringNemesis], Awaitable[tuple[dict[str, Any], Undo]]]
+    # What it acts on: "net" (partitions), "link" (toxics), "proc" (kill, pause), "clock".
+    # A move may run inside another's hold only if the two share none of these.
+    uses: frozenset[str] = frozenset()
     # Only offered when the run checks lease reads (False) or does not (True); None: always.
     wild_clock: bool | None = None
 
@@ -378,30 +381,31 @@ async def wild_clock(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
     return {"fault": fault, "nodes": applied}, _clock_undo(ex, list(applied))
 
 
+NET, LINK, PROC, CLOCK = (frozenset({x}) for x in ("net", "link", "proc", "clock"))
 MOVES: tuple[Move, ...] = (
-    Move("isolate-leader", "partition", isolate_leader),
-    Move("isolate-one", "partition", isolate_one),
-    Move("split", "partition", split),
-    Move("mute-leader", "partition", mute_leader),
-    Move("deaf-leader", "partition", deaf_leader),
-    Move("leader-churn", "sequence", leader_churn),
-    Move("kill-leader", "kill", kill_leader),
-    Move("kill-follower", "kill", kill_follower),
-    Move("kill-minority", "kill", kill_minority),
-    Move("kill-majority", "kill", kill_majority),
-    Move("kill-all", "kill", kill_all),
-    Move("kill-unchosen", "kill", kill_unchosen),
-    Move("depose-and-crash", "sequence", depose_and_crash),
-    Move("flip", "sequence", flip),
-    Move("pause-leader", "pause", pause_leader),
-    Move("pause-follower", "pause", pause_follower),
-    Move("stall-leader", "pause", stall_leader),
-    Move("delay-leader", "link", delay_leader),
-    Move("slow-node", "link", slow_node),
-    Move("flaky-links", "link", flaky_links),
-    Move("lease-race", "clock", lease_race),
-    Move("skew-one", "clock", skew_one),
-    Move("wild-clock", "clock", wild_clock, wild_clock=True),
+    Move("isolate-leader", "partition", isolate_leader, NET),
+    Move("isolate-one", "partition", isolate_one, NET),
+    Move("split", "partition", split, NET),
+    Move("mute-leader", "partition", mute_leader, NET),
+    Move("deaf-leader", "partition", deaf_leader, NET),
+    Move("kill-leader", "kill", kill_leader, PROC),
+    Move("kill-follower", "kill", kill_follower, PROC),
+    Move("kill-minority", "kill", kill_minority, PROC),
+    Move("kill-majority", "kill", kill_majority, PROC),
+    Move("kill-all", "kill", kill_all, PROC),
+    Move("kill-unchosen", "kill", kill_unchosen, PROC),
+    Move("pause-leader", "pause", pause_leader, PROC),
+    Move("pause-follower", "pause", pause_follower, PROC),
+    Move("stall-leader", "pause", stall_leader, PROC | NET),
+    Move("delay-leader", "link", delay_leader, LINK),
+    Move("slow-node", "link", slow_node, LINK),
+    Move("flaky-links", "link", flaky_links, LINK),
+    Move("lease-race", "clock", lease_race, CLOCK | NET),
+    Move("skew-one", "clock", skew_one, CLOCK),
+    Move("wild-clock", "clock", wild_clock, CLOCK, wild_clock=True),
+    Move("leader-churn", "sequence", leader_churn, NET),
+    Move("depose-and-crash", "sequence", depose_and_crash, NET | PROC),
+    Move("flip", "sequence", flip, NET | PROC),
 )
 MOVES_BY_NAME: dict[str, Move] = {m.name: m for m in MOVES}
 KINDS: tuple[str, ...] = tuple(dict.fromkeys(m.kind for m in MOVES))

@@ -42,6 +42,7 @@ from tobtest.workloads.client import ClientError, NodeClient
 log = logging.getLogger("tobtest.runner")
 PROGRESS_INTERVAL_S = 0.5
 LEADER_POLL_S = 0.25
+LEASE_READS_TO_LEADER = 0.75  # the share of lease reads sent to the node said to lead
 QUIESCE_POLL_S = 0.2
 
 
@@ -86,6 +87,7 @@ class Runner:
         self._node_rng = random.Random(f"{config.seed}:nodes")
         self._next_process = config.client_count
         self._leader_hint: str | None = None
+        self._lease_reads = "lease" in getattr(self.workload, "read_modes", ())
         self.cluster: Cluster | None = None
         self._t0 = time.monotonic()
 
@@ -184,7 +186,8 @@ class Runner:
         self._pacer_next = self._t0
         workers = [asyncio.create_task(self._worker(w, deadline)) for w in range(cfg.client_count)]
         nemesis_task = asyncio.create_task(self.scheduler.run(until=deadline))
-        leader_task = asyncio.create_task(self._follow_leader()) if cfg.route_to_leader else None
+        follow = cfg.route_to_leader or self._lease_reads
+        leader_task = asyncio.create_task(self._follow_leader()) if follow else None
         try:
             await asyncio.gather(*workers, nemesis_task)
         finally:
@@ -257,6 +260,13 @@ class Runner:
             while await self._next_slot(deadline):
                 op = self.workload.next_op()
                 node = self._node_rng.choice(self.cluster.names)
+                if self._lease_reads and op.get("read_mode") == "lease":
+                    # A lease read is the leader's to serve: most go where the cluster's
+                    # status says the leader is (polled: right after a change, to the old
+                    # one), the rest anywhere, as a client without a hint would send it.
+                    hinted = self._node_rng.random() < LEASE_READS_TO_LEADER
+                    if hinted and self._leader_hint is not None:
+                        node = self._leader_hint
                 if self.config.route_to_leader and self._leader_hint is not None:
                     # Drawn anyway, so the rng stream is the same whichever way ops go.
                     node = self._leader_hint
@@ -328,8 +338,9 @@ class Runner:
             await client.close()
 
     async def _follow_leader(self) -> None:
-        """With `route_to_leader`, keeps `_leader_hint` on the node that claims to lead
-        (polled through `status`), as clients that follow the leader would; None: random."""
+        """With `route_to_leader` or lease reads, keeps `_leader_hint` on the node that claims
+        to lead (polled through `status`), as clients that follow the leader would; None when
+        none or several claim."""
         while True:
             leaders = await self._primaries()
             self._leader_hint = leaders[0] if len(leaders) == 1 else None

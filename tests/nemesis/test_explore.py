@@ -172,12 +172,14 @@ def test_a_short_exploration_records_paired_ops_and_a_summary(tmp_path) -> None:
     weather = [op.f for op in history if op.type == "ok" and "weather" in op.f]
     assert weather.count("start-weather") == weather.count("stop-weather")
     starts = [op.f for op in ops if op.f.startswith("start-")]
-    stops = [op.f for op in ops if op.f.startswith("stop-")]
-    assert (
-        starts
-        and [f.removeprefix("start-") for f in starts]
-        == [f.removeprefix("stop-") for f in stops][: len(starts)]
-    )
+    # Every stop closes the innermost open start (a move overlapped inside another's hold).
+    open_moves: list[str] = []
+    for op in ops:
+        if op.f.startswith("start-"):
+            open_moves.append(op.f.removeprefix("start-"))
+        elif op.f.startswith("stop-"):
+            assert open_moves.pop() == op.f.removeprefix("stop-")
+    assert starts and not open_moves
     assert ops[-1].f == "heal-explore"
     assert all("situations" in op.value for op in ops if op.f.startswith("start-"))
     summary = explorer.summary()
@@ -207,3 +209,15 @@ def test_a_real_run_under_nemesis_all_is_valid_healed_and_its_schedule_stored(tm
     assert [op.f for op in history if op.f == "heal-explore" and op.type == "ok"]
     modes = {op.extra.get("read_mode") for op in history if op.f == "read"}
     assert {"local", "log", "lease"} <= modes, "the default mix reads in every mode"
+
+
+def test_an_overlapping_move_is_of_another_kind_and_acts_on_other_things(tmp_path) -> None:
+    explorer = make_explorer(tmp_path, seed=9)
+    for outer in explorer.moves:
+        for _ in range(20):
+            inner = explorer._inner(outer)
+            if outer.kind == "sequence":
+                assert inner is None
+                break
+            assert inner is not None and inner.kind not in (outer.kind, "sequence")
+            assert not (inner.uses & outer.uses), (outer.name, inner.name)
