@@ -72,7 +72,10 @@ MULTIPAXOS_RECIPES: dict[str, list[str]] = {
 
 # The generic configuration: what a user gets from `tobtest run --nemesis all`, the same for
 # every bug (only --protocol and --bug differ). Figures go to bench/out/bugs-generic.json.
-GENERIC: list[str] = ["--nemesis", "all", "--time-limit", "60", "--rate", "100"]
+# Sixteen clients keep proposals concurrent (duels, accepts in flight) while faults stall
+# some of them; the workload's own default read mix (local, log, lease where served).
+GENERIC: list[str] = ["--nemesis", "all", "--time-limit", "60", "--rate", "200",
+                      "--concurrency", "16"]  # fmt: skip
 
 
 def catalogue() -> dict[str, tuple[str, str]]:
