@@ -29,11 +29,14 @@ def run_tobtest(args: list[str], seed: int, store: Path, name: str) -> dict[str,
         stdin=subprocess.DEVNULL,
         check=False,
     )
-    verdict = {0: True, 1: False, 2: "unknown"}.get(proc.returncode, f"exit {proc.returncode}")
+    verdict: Any = {0: True, 1: False, 2: "unknown"}.get(proc.returncode, f"exit {proc.returncode}")
     results_path = store / name / "latest" / "results.json"
     results: dict[str, Any] = {}
     if results_path.exists():
         results = json.loads(results_path.read_text())
+    if proc.returncode in (0, 1) and results.get("valid") != verdict:
+        # Python exits 1 on any uncaught error too: only the checked results say invalid.
+        verdict = f"exit {proc.returncode} without a matching results.json"
     anomalies = sorted(
         {
             kind
