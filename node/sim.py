@@ -42,7 +42,8 @@ from tobtest.node.protocols.base import (
     Tick,
 )
 
-_MSG, _TICK, _CLIENT, _ACTION = 0, 1, 2, 3
+_MSG, _TICK, _CLIENT, _ACTION, _HELD = 0, 1, 2, 3, 4  # _HELD: a message read on waking
+_TICK_EVENT = Tick()  # no fields, frozen: one instance serves every tick
 PAUSE_BUFFER_MAX = 10_000  # events a paused node holds before it starts losing them
 
 
@@ -107,8 +108,14 @@ class Simulation:
         net: NetConfig | None = None,
         max_time_ms: float = 600_000.0,
         max_events: int = 5_000_000,
+        hold_arrived: bool = False,
     ) -> None:
         self.protocol_cls, self.n, self.seed = protocol_cls, n, seed
+        # True: a message that reached a paused node through the partitions then in force
+        # waits in its buffer (a socket's) and is read on waking whatever the partitions are
+        # by then, as on real processes. False: held messages meet the partitions in force
+        # when the node resumes.
+        self.hold_arrived = hold_arrived
         self.config = config or ProtocolConfig()
         self.net = net or NetConfig()
         self.max_time_ms, self.max_events = max_time_ms, max_events
@@ -415,16 +422,20 @@ class Simulation:
         if kind == _TICK:
             self._push(self.now_ms + self.config.tick_ms, _TICK, a)
             if self.nodes[a].state == "up":
-                self._step(a, Tick())
+                self._step(a, _TICK_EVENT)
             return
-        i = a if kind == _MSG else self.requests[a].node
+        i = a if kind in (_MSG, _HELD) else self.requests[a].node
         node = self.nodes[i]
         if node.state == "paused":
+            if kind == _MSG and self.hold_arrived:
+                if (b, a) in self.blocked:
+                    return  # cut off before it reached the node
+                kind = _HELD
             if len(node.buffer) < PAUSE_BUFFER_MAX:
                 node.buffer.append((kind, a, b, c))
             return
-        if kind == _MSG:
-            if node.state == "up" and (b, a) not in self.blocked:
+        if kind in (_MSG, _HELD):
+            if node.state == "up" and (kind == _HELD or (b, a) not in self.blocked):
                 self._step(a, PeerMessage(src=b, body=json.loads(c)))
         else:
             self._submit(self.requests[a])
@@ -448,11 +459,19 @@ class Simulation:
         self._apply(i, fx)
 
     def _apply(self, i: int, fx: Effects) -> None:
+        if not (fx.send or fx.persist or fx.deliver or fx.reply):
+            return  # most ticks
         self.persisted[i].extend(fx.persist)
+        # Bodies travel as JSON text, as on the wire: a receiver never shares a sender's
+        # objects. A body sent to several peers is encoded once.
+        body, text, sent = None, "", self.sent
         for send in fx.send:
-            kind = send.body.get("type", "?")
-            self.sent[kind] = self.sent.get(kind, 0) + 1
-            self._transmit(i, send.dest, json.dumps(send.body))  # must be JSON-serialisable
+            if send.body is not body:
+                body = send.body
+                text = json.dumps(body)  # must be JSON-serialisable
+            kind = body.get("type", "?")
+            sent[kind] = sent.get(kind, 0) + 1
+            self._transmit(i, send.dest, text)
         mine = self.deliveries[i]
         for d in fx.deliver:
             mine.append(Delivery(d.position, d.msg_id, d.value, self.now_ms))

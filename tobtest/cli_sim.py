@@ -1,8 +1,7 @@
 """`tobtest sim`: the built-in protocol cores over many seeds in the in-process simulator.
 
     tobtest sim --protocol paxos --seeds 50 --bug deliver-on-arrival
-    tobtest sim --protocol multipaxos --seeds 50 --bug lease-from-ack --faults stall \
-        --read-mode lease --read-fraction 0.5
+    tobtest sim --protocol multipaxos --seeds 50 --bug lease-from-ack --jobs 2
 
 Each seed is a run in virtual time (`tobtest/sim_run.py`): random clients and faults, then
 healed, settled and read at every node; it is judged by the simulator's own checks and by
@@ -29,7 +28,8 @@ if TYPE_CHECKING:
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_ARGS = 0, 1, 2, 254
 NETS = ("clean", "lossy", "harsh")
-FAULT_KINDS = ("partition", "stall", "flip", "crash", "pause", "clock")
+FAULT_KINDS = ("partition", "cut", "slow", "weather", "stall", "flip", "crash", "pause", "clock")
+TIMINGS = ("fast", "node")  # sim_run.TIMINGS, named here so the CLI imports no node code
 READ_MODES = ("local", "log", "lease")
 
 
@@ -63,16 +63,16 @@ def _comma(choices: tuple[str, ...], what: str) -> Any:
               help="Run this one seed (a replay).")  # fmt: skip
 @click.option("--bug", multiple=True, help="Seeded bug of the core (a fixture); repeatable.")
 @click.option("--nodes", type=click.IntRange(1, 9), default=3, show_default=True)
-@click.option("--time-ms", type=click.FloatRange(10, 3_600_000), default=5_000.0,
+@click.option("--time-ms", type=click.FloatRange(10, 3_600_000), default=10_000.0,
               show_default=True, help="Virtual ms of clients and faults.")  # fmt: skip
 @click.option("--settle-ms", type=click.FloatRange(0, 3_600_000), default=3_000.0,
               show_default=True, help="Virtual ms healed, every node up, before the final "
               "reads.")  # fmt: skip
-@click.option("--rate", type=click.FloatRange(0.1, 100_000), default=100.0, show_default=True,
+@click.option("--rate", type=click.FloatRange(0.1, 100_000), default=300.0, show_default=True,
               help="Ops per virtual second, over all clients.")  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=None,
-              help="Clients [default: 2 per node].")  # fmt: skip
-@click.option("--read-fraction", type=click.FloatRange(0.0, 1.0), default=0.2,
+              help="Clients [default: 4 per node].")  # fmt: skip
+@click.option("--read-fraction", type=click.FloatRange(0.0, 1.0), default=0.5,
               show_default=True)  # fmt: skip
 @click.option("--read-mode", default=None, callback=_comma(READ_MODES, "read mode"),
               help="Comma list of read modes [default: all the protocol serves].")  # fmt: skip
@@ -81,6 +81,9 @@ def _comma(choices: tuple[str, ...], what: str) -> Any:
               help="Comma list of faults, or none.")  # fmt: skip
 @click.option("--net", type=click.Choice(NETS), default="lossy", show_default=True,
               help="Per-message loss, duplication and delay spikes.")  # fmt: skip
+@click.option("--timing", type=click.Choice(TIMINGS), default="fast", show_default=True,
+              help="The cores' timers and the faults' lengths: fast (Multi-Paxos's election, "
+              "lease and heartbeat at a third of the node's) or node.")  # fmt: skip
 @click.option("--op-timeout-ms", type=click.FloatRange(1, 600_000), default=1_000.0,
               show_default=True)  # fmt: skip
 @click.option("--tick-ms", type=click.FloatRange(0.1, 1000), default=5.0, show_default=True,
@@ -110,6 +113,7 @@ def sim(
     read_mode: tuple[str, ...] | None,
     faults: tuple[str, ...],
     net: str,
+    timing: str,
     op_timeout_ms: float,
     tick_ms: float,
     max_events: int,
@@ -135,7 +139,7 @@ def sim(
         protocol=protocol, seed=0, nodes=nodes, bugs=tuple(dict.fromkeys(bug)),
         time_ms=time_ms, settle_ms=settle_ms, rate=rate, concurrency=concurrency,
         read_fraction=read_fraction, read_modes=read_mode, op_timeout_ms=op_timeout_ms,
-        net=net, faults=() if "none" in faults else faults, tick_ms=tick_ms,
+        net=net, faults=() if "none" in faults else faults, tick_ms=tick_ms, timing=timing,
         max_events=max_events,
         wall_limit_s=wall_limit_s,
     )  # fmt: skip
@@ -188,7 +192,7 @@ def replay_command(spec: SimSpec) -> str:
     if spec.read_modes:
         parts.append(f"--read-mode {','.join(spec.read_modes)}")
     parts += [f"--faults {','.join(spec.faults) or 'none'}", f"--net {spec.net}",
-              f"--op-timeout-ms {spec.op_timeout_ms:g}"]  # fmt: skip
+              f"--timing {spec.timing}", f"--op-timeout-ms {spec.op_timeout_ms:g}"]  # fmt: skip
     if spec.tick_ms != 5.0:
         parts.append(f"--tick-ms {spec.tick_ms:g}")
     if spec.max_events != 2_000_000:

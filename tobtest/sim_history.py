@@ -82,7 +82,8 @@ def read_outcome(reply: dict[str, Any] | None) -> Outcome:
 
 def nemesis_ops(trace: list[tuple[Any, ...]]) -> list[tuple[float, str, Any]]:
     """The faults in a simulator trace as (time_ms, f, value), in Jepsen's names: blocked
-    pairs become a grudge `{node: [nodes it drops messages from]}`."""
+    pairs become a grudge `{node: [nodes it drops messages from]}`; a slow sender is
+    `start-slow` (its extra `delay_ms`) and `stop-slow`."""
     out: list[tuple[float, str, Any]] = []
     for entry in trace:
         t, kind = entry[0], entry[1]
@@ -100,6 +101,9 @@ def nemesis_ops(trace: list[tuple[Any, ...]]) -> list[tuple[float, str, Any]]:
             out.append((t, "start-pause", {"nodes": [node_name(entry[2])]}))
         elif kind == "resume":
             out.append((t, "stop-pause", {"nodes": [node_name(entry[2])]}))
+        elif kind == "slow":
+            f, nodes = ("start-slow" if entry[3] else "stop-slow"), [node_name(entry[2])]
+            out.append((t, f, {"nodes": nodes, "delay_ms": round(entry[3], 3)}))
     return out
 
 

@@ -13,16 +13,20 @@ A run: `time_ms` of clients and faults, then `settle_ms` healed with every node 
 final `local` read of every node. Clients are closed loops like the runner's workers: one
 op at a time per process; a broadcast (unique value `v`, msg_id `m<v>`) that gets no reply
 within half the op timeout is resubmitted with the same msg_id to another node; a reply
-never seen within the timeout makes the op `info`, and the client goes on as a new process.
+never seen within the timeout makes the op `info`, and the client goes on as a new process;
+a `lease` read refused with `not-leader` is followed at once by one at the leader named.
 Faults, in independent streams (so they overlap): the network's per-message loss,
 duplication, delay spikes and reordering (`NetConfig`); one network fault at a time, a
-random `partition`, a `stall` (the leader frozen just after a heartbeat, cut off while
-frozen, woken still cut off) or a `flip` (the leader cut off; once another leads, the rest
-crash and restart from their records with only the old leader to talk to), as the real
-nemeses of those names; crashes restarting from the node's records (`reload=True`) and
-pauses (`random_faults`); and clock rate changes within the cores' drift bound (so a
-lease may rely on it). Bounded: virtual time, `max_events` and a wall-clock cap per seed; a run
-cut short by either cap has verdict unknown unless something was already found.
+random `partition`, a one-way `cut`, a `slow` sender, `weather` (a stretch of the harsh
+network), a `stall` (the leader frozen just after a heartbeat, cut off while frozen, woken
+still cut off; what reached it before the cut is read on waking) or a `flip` (the leader
+cut off; once another leads, the rest crash and restart from their records with only the
+old leader to talk to), as the real nemeses of those names; crashes that always restart
+from the node's records, and pauses, with quiet gaps between them; and clock rate changes
+within the cores' drift bound (so a lease may rely on it). Lengths and the cores' timers
+come from a named `Timing` (default `fast`: Multi-Paxos's election, lease and heartbeat at
+a third of the node's). Bounded: virtual time, `max_events` and a wall-clock cap per seed;
+a run cut short by either cap has verdict unknown unless something was already found.
 """
 
 from __future__ import annotations
@@ -46,18 +50,45 @@ NETS: dict[str, NetConfig] = {
     "lossy": NetConfig(drop=0.05, duplicate=0.05, delay_ms=(1.0, 10.0), spike=0.02, spike_ms=200.0),
     "harsh": NetConfig(drop=0.2, duplicate=0.2, delay_ms=(1.0, 40.0), spike=0.1, spike_ms=400.0),
 }
-FAULTS = ("partition", "stall", "flip", "crash", "pause", "clock")
+FAULTS = ("partition", "cut", "slow", "weather", "stall", "flip", "crash", "pause", "clock")
+NETWORK_FAULTS = ("partition", "cut", "slow", "weather", "stall", "flip")  # one at a time
+PROCESS_FAULTS = ("crash", "pause")  # a stream of their own, overlapping the network's
 # Read modes each core serves (per-slot Paxos refuses `lease`).
 READ_MODES: dict[str, tuple[str, ...]] = {"multipaxos": ("local", "log", "lease")}
 DEFAULT_READ_MODES = ("local", "log")
 CHUNK_MS = 250.0  # virtual time run between two looks at the wall clock
 FINAL_READ_MS = 200.0  # virtual time the final reads get
-FAULT_DURATION_MS = (50.0, 500.0)
-NETWORK_FAULTS = ("partition", "stall", "flip")  # one at a time: each sets the whole grudge
-STALL_FROZEN_MS = (200.0, 700.0)
-STALL_AWAKE_MS = (300.0, 1200.0)  # still cut off after waking
-POLL_MS = 0.5  # how often stall and flip look at the nodes' status
-HEARTBEAT_WAIT_MS = 100.0  # stall waits at most this long for the leader's next heartbeat
+SLOW_MS = (20.0, 200.0)  # extra delay on each message of a `slow` node
+POLL_MS = 0.5  # how often stall looks for the leader's next heartbeat
+# How often flip looks for a new leader: a tick (the real nemesis asks over the network,
+# more slowly still); polling each node's status every 0.5 ms was a fifth of the run's cost.
+FLIP_POLL_MS = 5.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The cores' timers (`ProtocolConfig` fields) and the faults' lengths, scaled to them:
+    a fault must outlast an election timeout now and then to depose a leader."""
+
+    config: dict[str, float]
+    fault_ms: tuple[float, float]  # partition, cut, slow, crash, pause, clock
+    stall_frozen_ms: tuple[float, float]  # frozen long enough for the others to elect
+    stall_awake_ms: tuple[float, float]  # still cut off after waking
+    flip_ms: tuple[float, float]  # cut off long enough for another to lead, then the rest
+    heartbeat_wait_ms: float  # stall waits at most this long for the leader's heartbeat
+
+
+TIMINGS: dict[str, Timing] = {
+    # The real node's timers (ProtocolConfig's defaults).
+    "node": Timing({}, (50.0, 500.0), (200.0, 700.0), (300.0, 1200.0), (50.0, 500.0), 100.0),
+    # Multi-Paxos's election, lease and heartbeat at a third (tests/node's FAST): about
+    # three times the leader changes and lease expiries per simulated second, at the same
+    # cost per simulated second. Per-slot Paxos keeps the node's timers.
+    "fast": Timing(
+        {"heartbeat_ms": 20.0, "election_timeout_ms": 150.0, "lease_ms": 100.0},
+        (30.0, 300.0), (150.0, 450.0), (100.0, 400.0), (350.0, 900.0), 40.0,
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,22 +99,23 @@ class SimSpec:
     seed: int
     nodes: int = 3
     bugs: tuple[str, ...] = ()
-    time_ms: float = 5_000.0
+    time_ms: float = 10_000.0
     settle_ms: float = 3_000.0
-    rate: float = 100.0  # ops per virtual second, over all clients
-    concurrency: int | None = None  # clients; None: 2 per node
-    read_fraction: float = 0.2
+    rate: float = 300.0  # ops per virtual second, over all clients
+    concurrency: int | None = None  # clients; None: 4 per node
+    read_fraction: float = 0.5
     read_modes: tuple[str, ...] | None = None  # None: every mode the protocol serves
     op_timeout_ms: float = 1_000.0
     net: str = "lossy"
     faults: tuple[str, ...] = FAULTS
     tick_ms: float = 5.0  # the cores' timer tick; the real node's is 5 ms
+    timing: str = "fast"  # the cores' timers and the faults' lengths: a TIMINGS name
     max_events: int = 2_000_000
     wall_limit_s: float = 60.0
 
     @property
     def clients(self) -> int:
-        return self.concurrency if self.concurrency is not None else 2 * self.nodes
+        return self.concurrency if self.concurrency is not None else 4 * self.nodes
 
     @property
     def sim_ms(self) -> float:
@@ -196,9 +228,15 @@ class _Clients:
         self.next_process += 1
         return self.next_process - 1
 
-    def _issue(self, client: int, process: int) -> None:
+    def _issue(self, client: int, process: int, lease_at: tuple[int, str] | None = None) -> None:
         now, rng, n = self.sim.now_ms, self.rng, self.spec.nodes
         if now >= self.end_ms:
+            return
+        if lease_at is not None:  # a lease read that follows a leader hint
+            node, mode = lease_at
+            op = _Pending(client, process, "read", None, [node], mode)
+            self.history.invoke(now, process, "read", node, None, read_mode=op.mode)
+            self._submit(op)
             return
         node = rng.randrange(n)
         if rng.random() < self.spec.read_fraction:
@@ -269,6 +307,18 @@ class _Clients:
             return
         # Jepsen: a process with an indeterminate op never issues another.
         process = self._fresh_process() if outcome.type == "info" else op.process
+        hint = reply.get("leader") if reply is not None else None
+        if (
+            op.mode == "lease"
+            and reply is not None
+            and reply.get("code") == "not-leader"
+            and isinstance(hint, int)
+            and 0 <= hint < self.spec.nodes
+        ):
+            # The client asks the leader the node named, at once (a new op): lease reads
+            # then reach leaders, new ones too, as often as any read reaches any node.
+            self.sim.at(now, lambda: self._issue(op.client, process, (hint, "lease")))
+            return
         at_ms = now + self.rng.uniform(0.0, 2.0 * self.think_ms)
         self.sim.at(at_ms, lambda: self._issue(op.client, process))
 
@@ -283,29 +333,43 @@ def _leader(sim: Simulation, exclude: int | None = None) -> int | None:
     return max(leading)[1] if leading else None
 
 
-def _network_faults(sim: Simulation, spec: SimSpec, kinds: tuple[str, ...]) -> None:
+def _network_faults(
+    sim: Simulation, spec: SimSpec, history: SimHistory, kinds: tuple[str, ...]
+) -> None:
     """One network fault after another, each healed before the next, until `time_ms`:
-    `partition` (a random cut), `stall` (freeze the leader, cut it off while frozen, wake
-    it still cut off) and `flip` (cut the leader off; once another node leads, crash the
-    rest and restart them from their records with only the old leader to talk to), as
-    the real `stall` and `flip` nemeses do."""
-    rng, t, n = sim.fault_rng, 0.0, spec.nodes
+    `partition` (a random cut), `cut` (one way: a node still hears peers that no longer
+    hear it), `slow` (every message of a node late, after newer ones of others), `weather`
+    (a stretch of the `harsh` network: loss, duplicates and spikes that make duels), `stall`
+    (freeze the leader, cut it off while frozen, wake it still cut off) and `flip` (cut
+    the leader off; once another node leads, crash the rest and restart them from their
+    records with only the old leader to talk to), as the real `stall` and `flip` nemeses
+    do. Lengths from the spec's `Timing`."""
+    rng, t, n, timing = sim.fault_rng, 0.0, spec.nodes, TIMINGS[spec.timing]
     while True:
-        t += rng.uniform(0.0, FAULT_DURATION_MS[0])
-        until = t + rng.uniform(*FAULT_DURATION_MS)
-        if until > spec.time_ms:
-            return
+        t += rng.uniform(0.0, timing.fault_ms[0])
         kind, order = rng.choice(kinds), list(range(n))
         rng.shuffle(order)
         if kind == "stall":  # frozen long enough for the others to elect, then cut off
-            frozen_ms = rng.uniform(*STALL_FROZEN_MS)
-            until = t + frozen_ms + rng.uniform(*STALL_AWAKE_MS)
-            if until > spec.time_ms:
-                return
-            sim.at(t, lambda frozen_ms=frozen_ms, order=order: _stall(sim, order, frozen_ms))
+            frozen_ms = rng.uniform(*timing.stall_frozen_ms)
+            until = t + frozen_ms + rng.uniform(*timing.stall_awake_ms)
+        else:
+            until = t + rng.uniform(*(timing.flip_ms if kind == "flip" else timing.fault_ms))
+        if until > spec.time_ms:
+            return
+        if kind == "stall":
+            wait_ms = timing.heartbeat_wait_ms
+            sim.at(t, lambda f=frozen_ms, o=order, w=wait_ms: _stall(sim, o, f, w))
         elif kind == "partition":
             cut = rng.randint(1, max(1, n - 1))
             sim.partition(t, sim.split(order[:cut], order[cut:]))
+        elif kind == "cut":
+            deaf = order[1 : 1 + rng.randint(1, max(1, n - 1))]
+            sim.partition(t, {(order[0], k) for k in deaf})
+        elif kind == "slow":
+            sim.slow(t, order[0], rng.uniform(*SLOW_MS))
+            sim.slow(until, order[0], 0.0)
+        elif kind == "weather":  # a stretch of the harsh network, then the run's again
+            _weather(sim, history, t, until, spec.net)
         else:
             down_ms, wait_ms = rng.uniform(5.0, 50.0), rng.uniform(0.0, 100.0)
             sim.at(t, lambda until=until, order=order, d=down_ms, w=wait_ms:
@@ -314,7 +378,17 @@ def _network_faults(sim: Simulation, spec: SimSpec, kinds: tuple[str, ...]) -> N
         t = until
 
 
-def _stall(sim: Simulation, order: list[int], frozen_ms: float) -> None:
+def _weather(sim: Simulation, history: SimHistory, t: float, until: float, net: str) -> None:
+    def set_net(name: str) -> None:
+        sim.net = NETS[name]
+
+    sim.at(t, lambda: set_net("harsh"))
+    sim.at(until, lambda: set_net(net))
+    history.nemesis(t, "start-weather", {"net": "harsh"})
+    history.nemesis(until, "stop-weather", {"net": net})
+
+
+def _stall(sim: Simulation, order: list[int], frozen_ms: float, wait_ms: float) -> None:
     """Freezes the leader just after it sends its next heartbeat (so that the acks arrive
     while it is frozen), cuts it off while frozen, and wakes it still cut off. Without a
     leader (per-slot Paxos, or none elected yet) it freezes a node at once."""
@@ -323,7 +397,7 @@ def _stall(sim: Simulation, order: list[int], frozen_ms: float) -> None:
         _freeze(sim, order[0], [i for i in order if i != order[0]], frozen_ms)
         return
     round_ = sim.status()[old].get("heartbeat_round")
-    give_up_ms = sim.now_ms + HEARTBEAT_WAIT_MS
+    give_up_ms = sim.now_ms + wait_ms
 
     def look() -> None:
         status = sim.status()[old]
@@ -338,10 +412,10 @@ def _stall(sim: Simulation, order: list[int], frozen_ms: float) -> None:
 def _freeze(sim: Simulation, old: int, others: list[int], frozen_ms: float) -> None:
     now = sim.now_ms
     sim.pause(now, old)
-    # One way first: what it sent before freezing, and the replies, still reach it.
-    sim.partition(now + min(25.0, frozen_ms / 4), {(old, o) for o in others})
+    # Cut off a little after freezing, as the real nemesis: what is already on its way
+    # (the acks of its last heartbeat) lands in its buffer, to be read on waking.
+    sim.partition(now + min(25.0, frozen_ms / 4), sim.split([old], others))
     sim.resume(now + frozen_ms, old)
-    sim.partition(now + frozen_ms + 1.0, sim.split([old], others))
 
 
 def _flip(sim: Simulation, order: list[int], until: float, down_ms: float, wait_ms: float) -> None:
@@ -351,11 +425,12 @@ def _flip(sim: Simulation, order: list[int], until: float, down_ms: float, wait_
     sim.partition(sim.now_ms, sim.split([old], others))
 
     def look() -> None:
-        if sim.now_ms + POLL_MS + wait_ms + down_ms >= until:
+        if sim.now_ms + FLIP_POLL_MS + wait_ms + down_ms >= until:
             return
         new = _leader(sim, exclude=old)
         if new is None:
-            sim.at(sim.now_ms + POLL_MS, look)
+            if "leader" in sim.nodes[old].core.status(sim.now_ms):  # else none ever leads
+                sim.at(sim.now_ms + FLIP_POLL_MS, look)
             return
         rest = [i for i in others if i != new][: len(order) // 2]
         t = sim.now_ms + wait_ms
@@ -364,15 +439,35 @@ def _flip(sim: Simulation, order: list[int], until: float, down_ms: float, wait_
             sim.restart(t + down_ms, victim, reload=True)
         sim.partition(t + down_ms, sim.split([old, *rest], [i for i in others if i not in rest]))
 
-    sim.at(sim.now_ms + POLL_MS, look)
+    sim.at(sim.now_ms + FLIP_POLL_MS, look)
+
+
+def _process_faults(sim: Simulation, spec: SimSpec, kinds: tuple[str, ...]) -> None:
+    """A node crashed (restarting from its records) or paused, one at a time, with a
+    quiet gap as long as a fault between two: on three nodes, a fault of each stream at
+    once leaves no majority, so the network's faults need stretches without these."""
+    rng, t, fault_ms = sim.fault_rng, 0.0, TIMINGS[spec.timing].fault_ms
+    while True:
+        t += rng.uniform(*fault_ms)
+        until = t + rng.uniform(*fault_ms)
+        if until > spec.time_ms:
+            return
+        kind, node = rng.choice(kinds), rng.randrange(spec.nodes)
+        if kind == "crash":
+            sim.crash(t, node)
+            sim.restart(until, node, reload=True)
+        else:
+            sim.pause(t, node)
+            sim.resume(until, node)
+        t = until
 
 
 def _clock_faults(sim: Simulation, spec: SimSpec, history: SimHistory, rho: float) -> None:
     """Clock rate changes within the drift bound, one node at a time, reset before the end."""
-    rng, t = sim.fault_rng, 0.0
+    rng, t, fault_ms = sim.fault_rng, 0.0, TIMINGS[spec.timing].fault_ms
     while True:
-        t += rng.uniform(*FAULT_DURATION_MS)
-        until = t + rng.uniform(*FAULT_DURATION_MS)
+        t += rng.uniform(*fault_ms)
+        until = t + rng.uniform(*fault_ms)
         if until > spec.time_ms:
             return
         node = rng.randrange(spec.nodes)
@@ -390,7 +485,8 @@ def run_seed(spec: SimSpec) -> SeedResult:
     """Runs and checks one seed; never raises for what the cores do (a core that raises is
     reported as an `unknown` verdict naming the exception)."""
     started = time.perf_counter()
-    config = ProtocolConfig(tick_ms=spec.tick_ms, bugs=frozenset(spec.bugs))
+    config = ProtocolConfig(tick_ms=spec.tick_ms, bugs=frozenset(spec.bugs),
+                            **TIMINGS[spec.timing].config)  # fmt: skip
     history = SimHistory(spec.nodes)
     cls = protocol_class(spec.protocol)
     holder: list[_Clients] = []
@@ -400,18 +496,18 @@ def run_seed(spec: SimSpec) -> SeedResult:
                          lambda rid: holder[0].on_reply(rid))  # fmt: skip
 
     sim = Simulation(factory, n=spec.nodes, seed=spec.seed, config=config, net=NETS[spec.net],
-                     max_time_ms=spec.sim_ms + 60_000.0, max_events=spec.max_events)  # fmt: skip
+                     max_time_ms=spec.sim_ms + 60_000.0, max_events=spec.max_events,
+                     hold_arrived=True)  # fmt: skip
     clients = _Clients(sim, spec, history)
     holder.append(clients)
     clients.start()
     # Independent streams, so that a node may be paused or crashed while partitioned.
     network = tuple(k for k in NETWORK_FAULTS if k in spec.faults)
     if network:
-        _network_faults(sim, spec, network)
-    process = tuple(k for k in ("crash", "pause") if k in spec.faults)
+        _network_faults(sim, spec, history, network)
+    process = tuple(k for k in PROCESS_FAULTS if k in spec.faults)
     if process:
-        sim.random_faults(0.0, spec.time_ms, kinds=process, duration_ms=FAULT_DURATION_MS,
-                          reload_fraction=1.0)  # fmt: skip
+        _process_faults(sim, spec, process)
     if "clock" in spec.faults:
         _clock_faults(sim, spec, history, config.drift_bound)
     deadline = started + spec.wall_limit_s

@@ -76,7 +76,9 @@ def test_trace_faults_become_nemesis_ops() -> None:
         (5.0, "pause", 1),
         (6.0, "resume", 1),
         (7.0, "blocked", []),
-        (8.0, "slow", 1, 30.0),  # kinds it does not know are left out
+        (8.0, "slow", 1, 30.0),
+        (9.0, "slow", 1, 0.0),
+        (10.0, "jump", 1),  # kinds it does not know are left out
     ]
     assert nemesis_ops(trace) == [
         (1.0, "start-partition", {"grudge": {"n2": ["n1"], "n3": ["n1"]}}),
@@ -85,6 +87,8 @@ def test_trace_faults_become_nemesis_ops() -> None:
         (5.0, "start-pause", {"nodes": ["n2"]}),
         (6.0, "stop-pause", {"nodes": ["n2"]}),
         (7.0, "stop-partition", {"grudge": {}}),
+        (8.0, "start-slow", {"nodes": ["n2"], "delay_ms": 30.0}),
+        (9.0, "stop-slow", {"nodes": ["n2"], "delay_ms": 0.0}),
     ]
     assert node_name(0) == "n1"
 

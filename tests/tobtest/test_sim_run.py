@@ -1,0 +1,74 @@
+"""Tests of one `tobtest sim` seed (tobtest/sim_run.py): its default faults, clients, replay."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tobtest import cli_sim, sim_run
+from tobtest.sim_run import SimSpec, run_seed
+
+SHORT = {"time_ms": 3_000.0, "settle_ms": 1_500.0}
+
+
+def nemesis_fs(result: sim_run.SeedResult) -> set[str]:
+    return {op.f for op in result.history if op.process == "nemesis" and op.type == "ok"}
+
+
+def test_the_cli_names_the_simulators_faults_and_timings() -> None:
+    assert cli_sim.FAULT_KINDS == sim_run.FAULTS
+    assert set(cli_sim.TIMINGS) == set(sim_run.TIMINGS)
+    assert SimSpec("paxos", 1).faults == sim_run.FAULTS  # every kind, by default
+    assert set(sim_run.NETWORK_FAULTS) | set(sim_run.PROCESS_FAULTS) | {"clock"} == set(
+        sim_run.FAULTS
+    )
+
+
+def test_the_default_stream_injects_every_kind_it_claims() -> None:
+    """Network and process faults overlap: a crash or pause while a partition holds."""
+    result = run_seed(SimSpec("multipaxos", seed=3))  # the defaults: 10 s of faults
+    fs = nemesis_fs(result)
+    for f in ("start-partition", "start-kill", "stop-kill", "start-pause", "start-clock",
+              "start-slow", "start-weather"):  # fmt: skip
+        assert f in fs, (f, sorted(fs))
+    nem = [op for op in result.history if op.process == "nemesis" and op.type == "ok"]
+    kills = [op for op in nem if op.f == "stop-kill"]
+    assert kills and all(op.value["reload"] for op in kills)  # restarts from the records
+    cut, overlaps = False, 0
+    for op in nem:
+        if op.f in ("start-partition", "stop-partition"):
+            cut = op.f == "start-partition"
+        overlaps += cut and op.f in ("start-kill", "start-pause")
+    assert overlaps > 0
+    assert result.valid is True, result.kinds
+
+
+def test_stall_and_flip_strike_the_leader() -> None:
+    stall = run_seed(SimSpec("multipaxos", seed=5, faults=("stall",), **SHORT))
+    assert {"start-pause", "start-partition"} <= nemesis_fs(stall)
+    flip = run_seed(SimSpec("multipaxos", seed=5, faults=("flip",), **SHORT))
+    assert {"start-partition", "start-kill"} <= nemesis_fs(flip)  # a new leader was seen
+
+
+def test_a_seed_with_the_defaults_replays_exactly() -> None:
+    spec = SimSpec("multipaxos", seed=8, bugs=("forget-promise",), **SHORT)
+    first, again = run_seed(spec), run_seed(spec)
+    assert [op.to_dict() for op in first.history] == [op.to_dict() for op in again.history]
+    assert first.events == again.events and first.kinds == again.kinds
+    other = run_seed(replace(spec, seed=9))
+    assert [op.to_dict() for op in other.history] != [op.to_dict() for op in first.history]
+
+
+def test_lease_reads_refused_by_a_follower_go_to_the_leader_it_names() -> None:
+    result = run_seed(SimSpec("multipaxos", seed=2, **SHORT))
+    lease = [op for op in result.history if op.f == "read" and op.extra.get("read_mode") == "lease"]
+    refused = [op for op in lease if op.type == "fail" and "not-leader" in (op.error or "")]
+    assert refused and sum(1 for op in lease if op.type == "ok") > len(refused) / 2
+
+
+def test_the_replay_line_names_every_option_that_shapes_the_run() -> None:
+    spec = SimSpec("multipaxos", seed=4, bugs=("lease-from-ack",), timing="node")
+    line = cli_sim.replay_command(spec)
+    for part in ("--seed 4", "--bug lease-from-ack", "--nodes 3", "--time-ms 10000",
+                 "--rate 300", "--concurrency 12", "--read-fraction 0.5", "--timing node",
+                 "--faults " + ",".join(sim_run.FAULTS)):  # fmt: skip
+        assert part in line, (part, line)
