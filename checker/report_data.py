@@ -420,7 +420,8 @@ MOMENT_PHRASES = {
 # Summary counters in the order they are said: (key, singular, plural).
 EVENTS = (
     ("leader_changes", "leader change", "leader changes"),
-    ("elections", "election", "elections"),
+    # Phase 1 rounds started: elections in Multi-Paxos, one per proposal in per-slot Paxos.
+    ("elections", "Phase 1 round", "Phase 1 rounds"),
     ("step_downs", "step-down", "step-downs"),
     ("restarts_with_log", "restart from a non-empty log", "restarts from a non-empty log"),
 )
@@ -517,7 +518,7 @@ def _from_history(started: list[Interval]) -> Exploration:
 
 def _sentence(run: RunData, found: Exploration) -> str:
     """`Verdict VALID after 7 faults: 2 aimed at the leader, 2 at a lease holder; 7 under
-    load; 3 leader changes, 5 elections, 1 restart from a non-empty log.`"""
+    load; 3 leader changes, 5 Phase 1 rounds, 1 restart from a non-empty log.`"""
     targets: list[str] = []
     moments: list[str] = []
     counts = dict(found.situations)

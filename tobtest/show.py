@@ -110,10 +110,7 @@ def _explored(out: Console, run: Any, sections: list[Any]) -> None:
         table.add_row(f"  {count}", label, "")
     if table.row_count:
         out.print(table)
-    events = [
-        f"{n} {label}" + (" (Phase 1 rounds)" if key == "elections" else "")
-        for key, n, label in found.events
-    ]
+    events = [f"{n} {label}" for key, n, label in found.events]
     if events:
         out.print(Text("  " + ", ".join(events)))
     if found.reached:

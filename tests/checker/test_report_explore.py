@@ -44,7 +44,7 @@ def test_report_of_an_explored_run_has_the_section_between_glance_and_checkers(
         assert f"{move} {count} {EXPLORATION['novelty'][move]}" in section
     assert "hit a node holding accepted-unchosen slots 1" in section
     assert "partition 1" in section and "kill 1" in section
-    assert "elections (Phase 1 rounds) 3" in section
+    assert "Phase 1 rounds 3" in section
     assert "restart from a non-empty log 1" in section
     assert "distinct abstract states reached 9" in section
     assert "chosen by the novelty they produced" in section

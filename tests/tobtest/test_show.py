@@ -132,12 +132,12 @@ def test_show_says_what_the_exploring_nemesis_explored(explore_store: Path) -> N
     assert (
         "Verdict VALID after 2 faults: 2 aimed at the leader, 1 at a lease holder, 1 at nodes"
         " holding accepted-unchosen slots; 1 while the leader had accepts in flight, 2 under"
-        " load; 2 leader changes, 3 elections, 1 restart from a non-empty log."
+        " load; 2 leader changes, 3 Phase 1 rounds, 1 restart from a non-empty log."
     ) in section
     assert "faults by kind: kill 1, partition 1" in section
     assert "1 move isolate-leader 5" in section and "1 move kill-leader 7" in section
     assert "2 hit the leader" in section and "1 hit a lease holder" in section
-    assert "3 elections (Phase 1 rounds), 1 step-down, 1 restart from a non-empty log" in section
+    assert "3 Phase 1 rounds, 1 step-down, 1 restart from a non-empty log" in section
     assert "reached 9 distinct abstract states, 14 transitions" in section
     assert "first showed" not in section  # nothing broke
     # The faults list names the moves with their situations.
