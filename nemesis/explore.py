@@ -293,6 +293,7 @@ class ExploringNemesis:
             return
         self._stormy = stormy
         self.weather_changes += 1
+        self.faults_applied += 1 if stormy else 0  # a stretch of latency is a fault too
         self.recorder.record("ok", NEMESIS, f, value)
 
     def _inner(self, outer: Move) -> Move | None:
