@@ -223,11 +223,18 @@ async def pause_follower(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
 
 
 async def stall_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
-    """The leader freezes (a long GC pause), is cut off while frozen, and wakes still cut
-    off, believing what it believed: its lease, its leadership, its acks in flight."""
+    """The leader freezes (a long GC pause) while replies to it are on their way, is cut
+    off while frozen, and wakes still cut off, believing what it believed: its lease, its
+    leadership, and the replies it finds waiting. On loopback a reply is in flight for well
+    under a millisecond, so the links into the leader are slowed first (congestion before
+    the pause), and the replies already sent arrive while it is frozen."""
     node, is_leader = await leader_or_random(ex)
+    delay = round(log_uniform(ex.rng, 20.0, 150.0))
+    inbound = [{"src": n, "dst": node, "delay_ms": delay} for n in others(ex, node)]
+    await ex.ctx.faults.link(inbound)
+    await asyncio.sleep(ex.rng.uniform(0.05, 0.3))
     paused = await ex.ctx.faults.pause([node])
-    await asyncio.sleep(ex.rng.uniform(0.1, 0.5))  # acks already on their way get buffered
+    await asyncio.sleep(ex.rng.uniform(0.1, 0.5))  # replies already on their way get buffered
     await ex.ctx.faults.partition(isolate(ex.ctx.node_names, [node]))
     awake_s = ex.rng.uniform(0.3, 1.5)
 
@@ -235,8 +242,10 @@ async def stall_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
         await ex.ctx.faults.resume(paused)
         await asyncio.sleep(awake_s)
         await ex.ctx.faults.heal()
+        await ex.ctx.faults.link_clear()
 
-    return {"nodes": [node], "leader": is_leader, "cut_off_awake_s": round(awake_s, 3)}, undo
+    value = {"nodes": [node], "leader": is_leader, "inbound_delay_ms": delay}
+    return {**value, "cut_off_awake_s": round(awake_s, 3)}, undo
 
 
 async def depose_and_crash(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
@@ -396,7 +405,7 @@ MOVES: tuple[Move, ...] = (
     Move("kill-unchosen", "kill", kill_unchosen, PROC),
     Move("pause-leader", "pause", pause_leader, PROC),
     Move("pause-follower", "pause", pause_follower, PROC),
-    Move("stall-leader", "pause", stall_leader, PROC | NET),
+    Move("stall-leader", "pause", stall_leader, PROC | NET | LINK),
     Move("delay-leader", "link", delay_leader, LINK),
     Move("slow-node", "link", slow_node, LINK),
     Move("flaky-links", "link", flaky_links, LINK),

@@ -42,6 +42,9 @@ from tobtest.workloads.client import ClientError, NodeClient
 log = logging.getLogger("tobtest.runner")
 PROGRESS_INTERVAL_S = 0.5
 LEADER_POLL_S = 0.25
+# With lease reads, clients learn of a new leader faster: a new leader's first round trips
+# are where its lease reads are most at risk.
+LEASE_LEADER_POLL_S = 0.05
 LEASE_READS_TO_LEADER = 0.75  # the share of lease reads sent to the node said to lead
 QUIESCE_POLL_S = 0.2
 
@@ -344,7 +347,7 @@ class Runner:
         while True:
             leaders = await self._primaries()
             self._leader_hint = leaders[0] if len(leaders) == 1 else None
-            await asyncio.sleep(LEADER_POLL_S)
+            await asyncio.sleep(LEASE_LEADER_POLL_S if self._lease_reads else LEADER_POLL_S)
 
     def _fresh_process(self) -> int:
         process = self._next_process
