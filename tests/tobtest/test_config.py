@@ -38,3 +38,16 @@ def test_reproduce_command_parses_back_to_the_same_schedule():
 def test_test_name_joins_nemeses():
     assert TestConfig(nemesis=[]).test_name == "paxos-broadcast-none"
     assert TestConfig(name="mine").test_name == "mine"
+
+
+def test_a_broadcast_run_reads_in_every_mode_its_protocol_serves_unless_told():
+    assert TestConfig(protocol="paxos").workload_options() == {
+        "read_modes": ["local", "log"], "read_fraction": 0.2
+    }  # fmt: skip
+    assert TestConfig(protocol="multipaxos").workload_options()["read_modes"] == [
+        "local", "log", "lease"
+    ]  # fmt: skip
+    chosen = TestConfig(protocol="multipaxos", read_modes=["local"], read_fraction=0.5)
+    assert chosen.workload_options() == {"read_modes": ["local"], "read_fraction": 0.5}
+    register = TestConfig(workload="register").workload_options()
+    assert register == {"read_modes": None}  # the register workload's own default (log)
