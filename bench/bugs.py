@@ -147,6 +147,7 @@ def generic(args: argparse.Namespace) -> int:
         print(f"unknown bug(s) {unknown}; known: {list(bugs)}", file=sys.stderr)
         return 2
     extra = ["--time-limit", str(args.time_limit)] if args.time_limit else []
+    extra += args.tobtest_arg or []  # an ablation (e.g. --no-explore-feedback), labelled
     protocols = sorted({bugs[b][1] for b in chosen})
     seeds = range(1, args.seeds + 1)
     jobs = [(bug, bugs[bug][1], seed) for bug in chosen for seed in seeds]
@@ -211,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="with --generic: override its time limit (quick looks)",
+    )
+    parser.add_argument(
+        "--tobtest-arg",
+        action="append",
+        metavar="ARG",
+        help="with --generic: one more `tobtest run` argument, for ablations "
+        "(--tobtest-arg=--no-explore-feedback); stored with the figures",
     )
     args = parser.parse_args(argv)
     if args.generic:
