@@ -34,6 +34,7 @@ from __future__ import annotations
 import importlib
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -442,16 +443,25 @@ def _flip(sim: Simulation, order: list[int], until: float, down_ms: float, wait_
     sim.at(sim.now_ms + FLIP_POLL_MS, look)
 
 
-def _process_faults(sim: Simulation, spec: SimSpec, kinds: tuple[str, ...]) -> None:
-    """A node crashed (restarting from its records) or paused, one at a time, with a
-    quiet gap as long as a fault between two: on three nodes, a fault of each stream at
-    once leaves no majority, so the network's faults need stretches without these."""
+def _fault_windows(sim: Simulation, spec: SimSpec) -> Iterator[tuple[float, float]]:
+    """Back-to-back fault windows (start, end) in virtual ms, each after a quiet gap as long
+    as a fault, drawn from `fault_rng`, until one would pass the faulty period's end."""
     rng, t, fault_ms = sim.fault_rng, 0.0, TIMINGS[spec.timing].fault_ms
     while True:
         t += rng.uniform(*fault_ms)
         until = t + rng.uniform(*fault_ms)
         if until > spec.time_ms:
             return
+        yield t, until
+        t = until
+
+
+def _process_faults(sim: Simulation, spec: SimSpec, kinds: tuple[str, ...]) -> None:
+    """A node crashed (restarting from its records) or paused, one at a time, with a
+    quiet gap as long as a fault between two: on three nodes, a fault of each stream at
+    once leaves no majority, so the network's faults need stretches without these."""
+    rng = sim.fault_rng
+    for t, until in _fault_windows(sim, spec):
         kind, node = rng.choice(kinds), rng.randrange(spec.nodes)
         if kind == "crash":
             sim.crash(t, node)
@@ -459,17 +469,12 @@ def _process_faults(sim: Simulation, spec: SimSpec, kinds: tuple[str, ...]) -> N
         else:
             sim.pause(t, node)
             sim.resume(until, node)
-        t = until
 
 
 def _clock_faults(sim: Simulation, spec: SimSpec, history: SimHistory, rho: float) -> None:
     """Clock rate changes within the drift bound, one node at a time, reset before the end."""
-    rng, t, fault_ms = sim.fault_rng, 0.0, TIMINGS[spec.timing].fault_ms
-    while True:
-        t += rng.uniform(*fault_ms)
-        until = t + rng.uniform(*fault_ms)
-        if until > spec.time_ms:
-            return
+    rng = sim.fault_rng
+    for t, until in _fault_windows(sim, spec):
         node = rng.randrange(spec.nodes)
         rate = round(rng.uniform(1.0 - 0.9 * rho, 1.0 + 0.9 * rho), 4)
         sim.set_clock(t, node, rate=rate)
@@ -478,7 +483,6 @@ def _clock_faults(sim: Simulation, spec: SimSpec, history: SimHistory, rho: floa
             t, "start-clock", {"fault": "skew", "rate": rate, "nodes": [f"n{node + 1}"]}
         )
         history.nemesis(until, "stop-clock", {"reset": [f"n{node + 1}"]})
-        t = until
 
 
 def run_seed(spec: SimSpec) -> SeedResult:
