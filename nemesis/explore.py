@@ -74,6 +74,17 @@ WEATHER_S = (4.0, 12.0)
 # composed nemeses overlap: the two-fault states one fault at a time never reaches.
 OVERLAP_P = 0.35
 WEATHER_DELAY_MS = (5.0, 150.0)
+# Within a stretch every ordered link has weather of its own, as the routes of a real
+# network differ: its latency is the stretch's times a factor in [1/SPREAD, SPREAD], with
+# jitter up to half of it, so that one node hears another's messages well before a third
+# does (a reply overtakes a decision, a new leader's accept a deposed one's). Half the
+# stretches also lose and duplicate a few messages per link, so that a round reaches some
+# acceptors and not others (a partial Phase 2, a decision one node never hears) and its
+# resends and the recovery after it run.
+WEATHER_LINK_SPREAD = 3.0
+WEATHER_LOSSY_P = 0.5
+WEATHER_LOSS_MAX = 0.1
+WEATHER_DUPLICATE_MAX = 0.05
 DEFAULT_CLOCK_BOUND = 0.05  # when nodes state no drift bound and lease reads are checked
 
 
@@ -270,8 +281,8 @@ class ExploringNemesis:
         self.recorder.record("ok", NEMESIS, stop_f, {"lifted": _jsonable(lifted)})
 
     async def _weather(self) -> None:
-        """Between moves, now and then: calm links, or a stretch of WAN-like latency (drawn
-        delay, jitter up to half of it) that the next moves play out under."""
+        """Between moves, now and then: calm links, or a stretch of WAN-like weather that
+        the next moves play out under (`weather_links`)."""
         if "link" not in self.kinds or self.now() < self._weather_until:
             return
         self._weather_until = self.now() + self.rng.uniform(*WEATHER_S)
@@ -279,7 +290,7 @@ class ExploringNemesis:
         if not stormy and not self._stormy:
             return
         delay = round(log_uniform(self.rng, *WEATHER_DELAY_MS), 1) if stormy else 0.0
-        jitter = round(delay * self.rng.uniform(0.0, 0.5), 1)
+        links = weather_links(self.rng, list(self.ctx.node_names), delay) if stormy else []
         if self._stormy:  # the stretch in force ends (the report shades it until here)
             self.recorder.record("invoke", NEMESIS, "stop-weather", None)
             self.recorder.record("ok", NEMESIS, "stop-weather", {"next_delay_ms": delay})
@@ -287,14 +298,14 @@ class ExploringNemesis:
         f = "start-weather" if stormy else "calm-weather"
         self.recorder.record("invoke", NEMESIS, f, None)
         try:
-            value = await asyncio.wait_for(self.ctx.faults.weather(delay, jitter), MOVE_TIMEOUT_S)
+            await asyncio.wait_for(self.ctx.faults.weather(delay, 0.0, links), MOVE_TIMEOUT_S)
         except Exception as exc:
             self.recorder.record("info", NEMESIS, f, None, error=_error(exc))
             return
         self._stormy = stormy
         self.weather_changes += 1
-        self.faults_applied += 1 if stormy else 0  # a stretch of latency is a fault too
-        self.recorder.record("ok", NEMESIS, f, value)
+        self.faults_applied += 1 if stormy else 0  # a stretch of weather is a fault too
+        self.recorder.record("ok", NEMESIS, f, describe_weather(delay, links))
 
     def _inner(self, outer: Move) -> Move | None:
         """A move to overlap with `outer`: of another kind, acting on other things."""
@@ -371,6 +382,40 @@ class ExploringNemesis:
         if any((s.get("accepted_unchosen") or 0) > 0 for s in hit):
             labels.append("hit a node holding accepted-unchosen slots")
         return labels
+
+
+def weather_links(rng: random.Random, names: list[str], delay_ms: float) -> list[dict[str, Any]]:
+    """One stretch's weather, per ordered link (see WEATHER_LINK_SPREAD): latency around
+    `delay_ms`, jitter, and in a lossy stretch some loss and duplication."""
+    lossy = rng.random() < WEATHER_LOSSY_P
+    links: list[dict[str, Any]] = []
+    for src in names:
+        for dst in names:
+            if src == dst:
+                continue
+            spread = WEATHER_LINK_SPREAD
+            link_ms = round(delay_ms * log_uniform(rng, 1.0 / spread, spread), 1)
+            spec: dict[str, Any] = {"src": src, "dst": dst, "delay_ms": link_ms}
+            spec["jitter_ms"] = round(link_ms * rng.uniform(0.0, 0.5), 1)
+            if lossy:
+                spec["loss"] = round(rng.uniform(0.0, WEATHER_LOSS_MAX), 3)
+                spec["duplicate"] = round(rng.uniform(0.0, WEATHER_DUPLICATE_MAX), 3)
+            links.append(spec)
+    return links
+
+
+def describe_weather(delay_ms: float, links: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stretch of weather for the history: its latency, the spread over its links, and
+    the worst loss and duplication on any link (schedule.yaml keeps every link's)."""
+    value: dict[str, Any] = {"delay_ms": delay_ms}
+    if links:
+        delays = [float(spec["delay_ms"]) for spec in links]
+        value["link_delay_ms"] = [min(delays), max(delays)]
+        for key in ("loss", "duplicate"):
+            worst = max((float(spec.get(key, 0.0)) for spec in links), default=0.0)
+            if worst > 0:
+                value[f"{key}_max"] = worst
+    return value
 
 
 def _kind(name: str) -> str:

@@ -43,7 +43,9 @@ STEP_KINDS: dict[str, tuple[str, ...]] = {
     "clock-reset": ("nodes",),  # back to the real clock
     "link": ("faults",),  # toxics on links (the background latency is kept underneath)
     "link-clear": (),  # only the background latency again
-    "weather": ("delay_ms", "jitter_ms"),  # the background latency on every link, from now on
+    # the background on the links from now on: latency on every link, and optionally links
+    # with a weather of their own (delay, jitter, loss, duplicate)
+    "weather": ("delay_ms", "jitter_ms", "links"),
 }
 
 
@@ -104,23 +106,37 @@ class Faults:
         self._log("link", faults=toxics)
         return toxics
 
-    async def weather(self, delay_ms: float, jitter_ms: float = 0.0) -> dict[str, float]:
-        """Sets the background latency every link carries (under any toxics in force), as
-        a WAN or a congested network would: messages stay in flight long enough for a fault
-        to land while they are on their way. Never below the run's own `--link-delay-ms`."""
+    async def weather(
+        self,
+        delay_ms: float,
+        jitter_ms: float = 0.0,
+        links: Sequence[Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Sets the background the links carry (under any toxics in force), as a WAN or a
+        congested network would: messages stay in flight long enough for a fault to land
+        while they are on their way. `delay_ms`/`jitter_ms` hold on every link; `links`
+        (specs of one ordered link each: delay, jitter, loss, duplicate) give some links a
+        weather of their own on top, as routes of a real network differ. No link's latency
+        goes below the run's own `--link-delay-ms`."""
         if self._run_base is None:
             self._run_base = list(self.ctx.base_link_faults)
         base = list(self._run_base)
         if delay_ms > 0 or jitter_ms > 0:
             base.append({"src": "*", "dst": "*", "delay_ms": delay_ms, "jitter_ms": jitter_ms})
             base = [max(base, key=lambda f: f.get("delay_ms", 0.0))] if self._run_base else base
+        floor_ms = max((float(f.get("delay_ms", 0.0)) for f in self._run_base), default=0.0)
+        own = [dict(f) for f in links or []]
+        for spec in own:
+            spec["delay_ms"] = max(float(spec.get("delay_ms", 0.0)), floor_ms)
+        base += own
         self.ctx.base_link_faults[:] = base
         if base or self.link_faults:
             await self.ctx.proxy.link_faults([*base, *self.link_faults])
         else:
             await self.ctx.proxy.clear_link_faults()
-        self._log("weather", delay_ms=delay_ms, jitter_ms=jitter_ms)
-        return {"delay_ms": delay_ms, "jitter_ms": jitter_ms}
+        extra: dict[str, Any] = {"links": own} if own else {}
+        self._log("weather", delay_ms=delay_ms, jitter_ms=jitter_ms, **extra)
+        return {"delay_ms": delay_ms, "jitter_ms": jitter_ms, **extra}
 
     async def link_clear(self) -> None:
         if self.ctx.base_link_faults:
@@ -219,7 +235,9 @@ class Faults:
             return await self.link_clear()
         if do == "weather":
             return await self.weather(
-                float(step.get("delay_ms") or 0.0), float(step.get("jitter_ms") or 0.0)
+                float(step.get("delay_ms") or 0.0),
+                float(step.get("jitter_ms") or 0.0),
+                step.get("links") or None,
             )
         if do == "clock":
             return await self.clock(step.get("nodes") or {})

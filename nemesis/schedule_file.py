@@ -421,6 +421,8 @@ class _Parser:
         else:  # a kind with no node arguments: its values go to Faults.apply_step as written
             self._args(raw, line, {"do", *STEP_KINDS[kind]}, what)
             args.update({k: _plain(v) for k, v in raw.items() if k != "do"})
+            if kind == "weather" and "links" in raw:
+                self.weather_links(raw["links"], _line_of(raw, "links", line), what)
         bind = self._bind(raw, line)
         return Fault(kind, args, line, bind)
 
@@ -447,6 +449,16 @@ class _Parser:
             }
             out.append({**ends, **toxic})
         return out
+
+    def weather_links(self, raw: Any, line: int, what: str) -> None:
+        """A weather step's own links: concrete specs (src and dst are node names)."""
+        if not isinstance(raw, list):
+            raise self.fail(line, f"{what}: links: expected a list of link specs")
+        for k, spec in enumerate(raw):
+            try:
+                parse_fault(spec)
+            except FaultSpecError as exc:
+                raise self.fail(_line_of(raw, k, line), f"{what}: links: {exc}") from None
 
     def sleep(self, raw: dict[str, Any], line: int) -> Sleep:
         self._args(raw, line, {"sleep_s"}, "sleep_s")

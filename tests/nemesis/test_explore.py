@@ -221,3 +221,33 @@ def test_an_overlapping_move_is_of_another_kind_and_acts_on_other_things(tmp_pat
                 break
             assert inner is not None and inner.kind not in (outer.kind, "sequence")
             assert not (inner.uses & outer.uses), (outer.name, inner.name)
+
+
+def test_weather_gives_every_link_its_own_latency_and_sometimes_loss() -> None:
+    import random
+
+    from tobtest.nemesis.explore import (
+        WEATHER_LINK_SPREAD,
+        WEATHER_LOSS_MAX,
+        describe_weather,
+        weather_links,
+    )
+
+    names = ["n1", "n2", "n3"]
+    stretches = [weather_links(random.Random(seed), names, 60.0) for seed in range(40)]
+    assert weather_links(random.Random(3), names, 60.0) == stretches[3], "seeded"
+    for links in stretches:
+        assert sorted((s["src"], s["dst"]) for s in links) == [
+            (a, b) for a in names for b in names if a != b
+        ]
+        for spec in links:
+            assert 60.0 / WEATHER_LINK_SPREAD - 0.1 <= spec["delay_ms"] <= 60.0 * 3 + 0.1
+            assert 0.0 <= spec["jitter_ms"] <= spec["delay_ms"] / 2 + 0.1
+            assert 0.0 <= spec.get("loss", 0.0) <= WEATHER_LOSS_MAX
+    lossy = [links for links in stretches if "loss" in links[0]]
+    assert 0 < len(lossy) < len(stretches), "some stretches lose messages, some do not"
+    assert len({s["delay_ms"] for s in stretches[0]}) > 1, "links differ within a stretch"
+    said = describe_weather(60.0, lossy[0])
+    assert said["delay_ms"] == 60.0 and said["loss_max"] > 0
+    lo, hi = said["link_delay_ms"]
+    assert lo <= hi and describe_weather(0.0, []) == {"delay_ms": 0.0}

@@ -164,3 +164,29 @@ def test_weather_is_the_background_under_toxics_and_never_below_the_runs_own() -
     steps = [s for s in ctx.faults.executed if s["do"] == "weather"]
     assert steps[0] == {"at_s": steps[0]["at_s"], "do": "weather", "delay_ms": 80.0,
                         "jitter_ms": 10.0}  # fmt: skip
+
+
+def test_weather_links_are_per_link_over_the_background_and_replay() -> None:
+    run_base = [{"src": "*", "dst": "*", "delay_ms": 20}]
+    ctx = make_ctx(list(run_base))
+    links = [
+        {"src": "n1", "dst": "n2", "delay_ms": 90.0, "jitter_ms": 9.0, "loss": 0.05},
+        {"src": "n2", "dst": "n1", "delay_ms": 3.0},  # below the run's 20 ms: raised to it
+    ]
+
+    async def scenario() -> None:
+        await ctx.faults.weather(30.0, 0.0, links)
+        await ctx.faults.heal_everything()
+
+    asyncio.run(scenario())
+    sent = ctx.proxy.calls[0]
+    assert sent[0] == "link_faults"
+    assert sent[1][0] == {"src": "*", "dst": "*", "delay_ms": 30.0, "jitter_ms": 0.0}
+    assert sent[1][1] == links[0] and sent[1][2] == {**links[1], "delay_ms": 20.0}
+    assert ctx.base_link_faults == run_base, "healing restores the run's own latency"
+    step = next(s for s in ctx.faults.executed if s["do"] == "weather")
+    assert step["links"][1]["delay_ms"] == 20.0 and "links" in STEP_KINDS["weather"]
+
+    replay = make_ctx(list(run_base))
+    asyncio.run(replay.faults.apply_step(step))
+    assert replay.proxy.calls[0] == sent, "the logged step replays the same links"

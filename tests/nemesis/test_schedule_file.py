@@ -132,6 +132,13 @@ BAD = [
     ("steps:\n  - sleep_s: 1\n  - do: partition\n", 3, "give one of grudge"),
     ("steps:\n  - sleep_s: 1\n  - do: partition\n    from: n1\n", 3, "missing argument 'to'"),
     ("steps:\n  - sleep_s: 1\n  - do: link\n    faults: [{src: n1, loss: 2}]\n", 4, "probability"),
+    (
+        "steps:\n  - sleep_s: 1\n  - do: weather\n    delay_ms: 5\n    links:\n"
+        "      - {src: n1, dst: n2, loss: 3}\n",
+        6,
+        "links: loss is a probability",
+    ),
+    ("steps:\n  - sleep_s: 1\n  - do: weather\n    links: fast\n", 4, "links: expected"),
     ("steps:\n  - sleep_s: 1\n  - sleep_s: 2\n    do: heal\n", 3, "exactly one of"),
     ("steps:\n  - sleep_s: 1\n  - repeat: 0\n    steps: [{do: heal}]\n", 3, "repeat: expected"),
     ("steps:\n  - sleep_s: 1\n  - remember: leader\n", 3, "missing argument 'as'"),
