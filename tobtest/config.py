@@ -23,6 +23,7 @@ from tobtest.nemesis.partition import DEFAULT_SHAPES
 PROTOCOL_READ_MODES: dict[str, tuple[str, ...]] = {
     "paxos": ("local", "log"),
     "multipaxos": ("local", "log", "lease"),
+    "raft": ("local", "log", "lease"),
 }
 # The broadcast workload's read fraction when it draws from several modes.
 MIXED_READ_FRACTION = 0.2

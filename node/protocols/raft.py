@@ -1,0 +1,533 @@
+"""Raft: terms and votes, a leader that replicates its log with AppendEntries alone.
+
+A follower that hears no leader within its election timeout (drawn in [T, 2T] from the
+core's rng, T = election_timeout_ms, re-drawn at each reset) becomes a candidate: the next
+term, its own vote, `request_vote` to the others. A node votes once per term (persisted
+before the reply), for a candidate whose log is at least as up to date as its own, and
+refuses (without taking up the candidate's term) while it heard a leader within the last T
+ms: that *grant* is what the leader's lease rests on, and it keeps a node cut off from the
+leader from deposing it. With a majority of votes the candidate leads, appends a no-op of
+its term, and replicates with `append` (AppendEntries): entries after `prev_index`, whose
+term must be `prev_term` at the follower, else it refuses and says where to retry; a
+follower cuts off a conflicting suffix before it appends. The leader commits an index once
+a majority holds it and the entry there is of its own term (Figure 8 of the Raft paper);
+everything below goes with it. Client side and delivery in `raft_clients`, the log in
+`raft_log`; lease timing and its check are Multi-Paxos's (`multipaxos_params`).
+
+    core = RaftProtocol(node_id=0, n=1, rng=random.Random(7))
+    fx = core.step(ClientBroadcast(request_id=1, msg_id="m1", value=42), now_ms=0.0)
+    fx.deliver  # [Deliver(position=0, msg_id="m1", value=42)]: alone, it elects itself at once
+
+Persisted (the shell makes these durable before it sends): {"t": "term", "term", "vote"}
+when the term or the vote changes, {"t": "log", "from", "entries"} when the log changes
+(from index `from` on it is exactly `entries`) and {"t": "commit", "index"} when the commit
+index rises (so a restart re-delivers the committed prefix at once). `restore(records)`
+rebuilds them and, for a grant period after the restart, refuses every vote and starts no
+election (the grant it may have given before the crash is not on disk).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tobtest.node.protocols.base import (
+    ClientBroadcast,
+    ClientRead,
+    Effects,
+    Event,
+    PeerMessage,
+    ProtocolConfig,
+    Tick,
+)
+from tobtest.node.protocols.entries import NOOP, Entry, as_nat, nat, valid_entry
+from tobtest.node.protocols.multipaxos_params import EntryKey, entry_key
+from tobtest.node.protocols.raft_clients import FORWARD_BATCH, RaftClientSide
+from tobtest.node.protocols.raft_log import RaftLog, parse_entries
+
+if TYPE_CHECKING:  # the core draws randomness only from the generator it is given
+    import random
+
+# Deliberate fixture bugs this core can carry (ProtocolConfig.bugs); all off by default.
+BUGS: tuple[str, ...] = ("commit-old-term", "vote-not-persisted", "no-truncate")
+
+MAX_APPEND = 32  # entries per append message
+MAX_AHEAD = 256  # entries sent to a follower and not yet acknowledged by it
+MAX_UNCOMMITTED = 10_000  # the leader's log above its commit index; more are dropped
+ROUNDS_KEPT = 8  # heartbeat rounds whose replies still count towards a lease
+NEG_INF = float("-inf")
+INF = float("inf")
+
+
+@dataclass
+class _Round:
+    """One heartbeat round: when it left, who answered in our term (ourselves included)."""
+
+    sent_ms: float
+    acks: set[int]
+    counted: bool = False
+
+
+class RaftProtocol(RaftClientSide):
+    """Raft core: election with sticky votes, log replication, commit, the leader lease."""
+
+    name = "raft"
+    # Declared again: the protocol modules form an import cycle for mypy (the registry
+    # imports the cores lazily), which then infers this from our `None` assignments.
+    _leader: int | None
+    _role: str
+
+    def __init__(
+        self, node_id: int, n: int, rng: random.Random, config: ProtocolConfig | None = None
+    ) -> None:
+        super().__init__(node_id, n, rng, config)
+        # Persistent state.
+        self._term = 0
+        self._voted_for: int | None = None
+        self._log = RaftLog()
+        self._commit = 0  # entries 1..commit are committed, and delivered here
+        # Election.
+        self._max_term = 0  # highest term seen in any message (status only)
+        self._election_deadline_ms: float | None = None
+        self._grant_holder: int | None = None  # the leader our grant protects (None: nobody)
+        self._grant_until_ms = NEG_INF  # no vote for anyone else, no election, until then
+        self._restored = False
+        self._votes: set[int] = set()
+        self._vote_sent_ms = NEG_INF
+        # Leader.
+        self._next: dict[int, int] = {}  # next index to send to each follower
+        self._match: dict[int, int] = {}  # highest index known replicated at each follower
+        self._progress_ms: dict[int, float] = {}  # when each follower's match last rose
+        self._log_keys: set[EntryKey] = set()  # keys in our log above the commit index
+        self._noop_index = 0  # the no-op of our term: once committed, lease reads are safe
+        self._rounds: OrderedDict[int, _Round] = OrderedDict()
+        self._round = 0
+        self._lease_until_ms = NEG_INF
+        self._quorum_ms = NEG_INF  # send time of the latest round a majority answered
+        self._next_heartbeat_ms = NEG_INF
+        self._commit_sent = 0  # highest commit index any of our appends carried
+        self._commit_urgent = False  # a forwarded entry committed and followers don't know
+
+    # ---- the contract ---------------------------------------------------------------------
+
+    def step(self, event: Event, now_ms: float) -> Effects:
+        self._fx, self._now_ms = Effects(), now_ms
+        if self._restored:
+            self._after_restart()
+        if isinstance(event, PeerMessage):
+            src, body = event.src, event.body
+            if nat(src) and src < self.n and src != self.node_id and isinstance(body, dict):
+                kind = body.get("type")
+                if isinstance(kind, str) and kind in self._handlers:
+                    self._received[kind] = self._received.get(kind, 0) + 1
+                    self._handlers[kind](self, src, body)
+        elif isinstance(event, ClientBroadcast):
+            self._on_broadcast(event)
+        elif isinstance(event, ClientRead):
+            self._on_read(event)
+        elif isinstance(event, Tick):
+            self._on_tick()
+        self._check_election()
+        if self._role == "leader":
+            self._replicate_new()
+            self._maybe_commit()
+        fx, self._fx = self._fx, Effects()
+        return fx
+
+    def status(self, now_ms: float) -> dict[str, Any]:
+        leading = self._role == "leader"
+        return {
+            "protocol": self.name,
+            "role": self._role,
+            "node": self.node_id,
+            "term": self._term,
+            # Raft's ballot is its term; a list, so that it compares like Multi-Paxos's.
+            "ballot": [self._term],
+            "max_ballot": [max(self._max_term, self._term)],
+            "voted_for": self._voted_for,
+            "leader": self._leader,
+            "lease_remaining_ms": max(0.0, self._lease_until_ms - now_ms) if leading else 0.0,
+            "grant_remaining_ms": max(0.0, self._grant_until_ms - now_ms),
+            "drift_bound": self.params.drift_bound,
+            # The commit index: entries 1..chosen_index are committed (and delivered here).
+            "chosen_index": self._commit,
+            "last_index": self._log.last_index,
+            "last_term": self._log.last_term,
+            # Entries in our log above the commit index (a new leader may still cut them).
+            "accepted_unchosen": self._log.last_index - self._commit,
+            "delivered": len(self._values),
+            "pending": len(self._pending),
+            "noop_index": self._noop_index if leading else None,
+            "heartbeat_round": self._round,
+            **self._counts,
+            "messages_sent": dict(self._sent),
+            "messages_received": dict(self._received),
+        }
+
+    def restore(self, records: Iterable[dict[str, Any]]) -> None:
+        """Rebuilds term, vote and log from `persist` records, re-delivers the committed
+        prefix silently; the first step after it starts a grant-long quarantine."""
+        commit = 0
+        for rec in records:
+            if not isinstance(rec, dict):
+                continue
+            kind = rec.get("t")
+            if kind == "term" and nat(rec.get("term")):
+                vote = rec.get("vote")
+                vote = vote if nat(vote) and vote < self.n else None
+                if rec["term"] > self._term:
+                    self._term, self._voted_for = rec["term"], vote
+                elif rec["term"] == self._term and vote is not None:
+                    self._voted_for = vote
+            elif kind == "log":
+                self._log.replay(rec, limit=1 << 30)
+            elif kind == "commit" and nat(rec.get("index")):
+                commit = max(commit, rec["index"])
+        self._max_term = self._term
+        for index in range(1, min(commit, self._log.last_index) + 1):
+            self._deliver_entry(self._log.entry_at(index), silent=True)
+            self._commit = index
+        self._restored = True
+
+    def _after_restart(self) -> None:
+        """First step after `restore`: a grant we gave before the crash may still run (its
+        end was not persisted), so refuse every vote and start no election for a grant."""
+        self._restored = False
+        if self.n > 1:
+            self._grant_holder, self._grant_until_ms = None, self._now_ms + self.params.grant_ms
+
+    # ---- terms and elections --------------------------------------------------------------
+
+    def _draw_timeout_ms(self) -> float:
+        t = self.params.election_timeout_ms
+        return self.rng.uniform(t, 2 * t)
+
+    def _persist_term(self, vote_persisted: bool = True) -> None:
+        vote = self._voted_for if vote_persisted else None
+        self._fx.persist.append({"t": "term", "term": self._term, "vote": vote})
+
+    def _adopt_term(self, term: int) -> None:
+        """A message of a higher term: take it up, with no vote in it yet, as a follower."""
+        self._term, self._voted_for = term, None
+        self._max_term = max(self._max_term, term)
+        self._persist_term()
+        self._step_down()
+        self._leader = None
+
+    def _step_down(self) -> None:
+        if self._role == "follower":
+            return
+        self._counts["step_downs"] += 1
+        self._role = "follower"
+        self._next.clear()
+        self._match.clear()
+        self._rounds.clear()
+        self._log_keys.clear()
+        self._lease_until_ms = NEG_INF
+        if self._grant_holder == self.node_id:
+            self._grant_until_ms = NEG_INF  # our own grant goes with the leadership
+        self._election_deadline_ms = self._now_ms + self._draw_timeout_ms()
+
+    def _check_election(self) -> None:
+        if self._role == "leader":
+            return
+        if self._election_deadline_ms is None:
+            # Alone, nobody can compete: elect at once. Otherwise wait a first timeout.
+            wait_ms = 0.0 if self.n == 1 else self._draw_timeout_ms()
+            self._election_deadline_ms = self._now_ms + wait_ms
+        if self._now_ms >= self._election_deadline_ms and self._now_ms >= self._grant_until_ms:
+            self._start_election()
+
+    def _start_election(self) -> None:
+        self._term += 1
+        self._max_term = max(self._max_term, self._term)
+        self._voted_for = self.node_id
+        self._persist_term()
+        self._role, self._leader = "candidate", None
+        self._votes = {self.node_id}
+        self._counts["phase1_rounds"] += 1
+        self._election_deadline_ms = self._now_ms + self._draw_timeout_ms()
+        self._vote_sent_ms = self._now_ms
+        for peer in self.peers():
+            self._send(peer, self._vote_request())
+        if len(self._votes) >= self.majority:
+            self._become_leader()
+
+    def _vote_request(self) -> dict[str, Any]:
+        return {"type": "request_vote", "term": self._term,
+                "last_index": self._log.last_index, "last_term": self._log.last_term}  # fmt: skip
+
+    def _on_request_vote(self, src: int, body: dict[str, Any]) -> None:
+        term, last_index = as_nat(body.get("term")), as_nat(body.get("last_index"))
+        last_term = as_nat(body.get("last_term"))
+        if term is None or last_index is None or last_term is None or term < 1:
+            return
+        self._max_term = max(self._max_term, term)
+        if term > self._term and self._now_ms < self._grant_until_ms and self._grant_holder != src:
+            # We heard a leader within the grant (or restarted within one): the candidate's
+            # term is not taken up and no vote is given, so a live lease stays valid.
+            self._counts["votes_refused_sticky"] += 1
+            self._send(src, {"type": "vote", "term": self._term, "granted": False})
+            return
+        if term > self._term:
+            self._adopt_term(term)
+        mine = (self._log.last_term, self._log.last_index)
+        granted = (
+            term == self._term
+            and self._voted_for in (None, src)
+            and (last_term, last_index) >= mine  # at least as up to date as our log
+        )
+        if granted:
+            if self._voted_for is None:
+                self._voted_for = src
+                # Deliberate fixture bug vote-not-persisted: the vote is not written down,
+                # so after a restart this node may vote again, for another, in this term.
+                self._persist_term(vote_persisted="vote-not-persisted" not in self.config.bugs)
+            self._counts["votes_granted"] += 1
+            self._election_deadline_ms = self._now_ms + self._draw_timeout_ms()
+        self._send(src, {"type": "vote", "term": self._term, "granted": granted})
+
+    def _on_vote(self, src: int, body: dict[str, Any]) -> None:
+        term, granted = as_nat(body.get("term")), body.get("granted")
+        if term is None or not isinstance(granted, bool):
+            return
+        if term > self._term:
+            self._adopt_term(term)
+        elif self._role == "candidate" and term == self._term and granted:
+            self._votes.add(src)
+            if len(self._votes) >= self.majority:
+                self._become_leader()
+
+    def _become_leader(self) -> None:
+        self._role, self._leader = "leader", self.node_id
+        self._counts["elections_won"] += 1
+        last = self._log.last_index
+        self._next = dict.fromkeys(self.peers(), last + 1)
+        self._match = dict.fromkeys(self.peers(), 0)
+        self._progress_ms = dict.fromkeys(self.peers(), self._now_ms)
+        self._log_keys = {
+            key
+            for index in range(self._commit + 1, last + 1)
+            if (key := entry_key(self._log.entry_at(index))) is not None
+        }
+        self._rounds.clear()
+        self._lease_until_ms = NEG_INF
+        self._quorum_ms = self._now_ms
+        # A no-op of our term: committing it commits every entry of earlier terms below it,
+        # and until then we serve no lease read.
+        self._append(NOOP)
+        self._noop_index = self._log.last_index
+        self._counts["noops_proposed"] += 1
+        self._heartbeat()
+        self._submit([p.entry for p in self._pending.values()])
+
+    # ---- follower: append -----------------------------------------------------------------
+
+    def _on_append(self, src: int, body: dict[str, Any]) -> None:
+        term, prev_index = as_nat(body.get("term")), as_nat(body.get("prev_index"))
+        prev_term, commit = as_nat(body.get("prev_term")), as_nat(body.get("commit"))
+        round_, entries = as_nat(body.get("round")), parse_entries(body.get("entries"), MAX_APPEND)
+        if None in (term, prev_index, prev_term, commit, round_) or entries is None:
+            return
+        assert term is not None and prev_index is not None and prev_term is not None
+        assert commit is not None and round_ is not None
+        if term < 1 or any(t > term for t, _ in entries):
+            return  # a leader appends only entries of its term or earlier ones
+        reply: dict[str, Any] = {"type": "append_reply", "term": self._term, "round": round_}
+        if term < self._term:
+            self._send(src, {**reply, "success": False, "hint": 0})  # the sender steps down
+            return
+        if term > self._term:
+            self._adopt_term(term)
+            reply["term"] = term
+        if self._role == "leader":
+            return  # two leaders of one term: only a lost vote (a fixture bug) makes that
+        self._step_down()  # a candidate of this term: somebody else won it
+        self._hear_leader(src)
+        if not self._log.matches(prev_index, prev_term):
+            hint = self._log.conflict_hint(prev_index, floor=self._commit + 1)
+            self._send(src, {**reply, "success": False, "hint": hint})
+            return
+        last = self._log.last_index
+        record = self._log.merge(prev_index, entries, "no-truncate" not in self.config.bugs)
+        if record is not None:
+            self._counts["truncations"] += record["from"] <= last  # a conflicting suffix cut
+            self._fx.persist.append(record)
+        match = prev_index + len(entries)  # entries up to here are the leader's
+        if commit > self._commit:
+            self._commit_to(min(commit, match))
+        self._send(src, {**reply, "success": True, "match": match})
+
+    def _hear_leader(self, src: int) -> None:
+        # The grant: until it ends we vote for nobody else and start no election.
+        self._grant_holder, self._grant_until_ms = src, self._now_ms + self.params.grant_ms
+        self._election_deadline_ms = self._now_ms + self._draw_timeout_ms()
+        if self._leader != src:
+            self._leader = src
+            self._reforward(every=True)
+
+    def _commit_to(self, index: int) -> None:
+        if index <= self._commit:
+            return
+        for i in range(self._commit + 1, index + 1):
+            entry = self._log.entry_at(i)
+            key = entry_key(entry)
+            if key is not None and key in self._log_keys:
+                self._log_keys.discard(key)
+                self._commit_urgent = self._commit_urgent or key not in self._pending
+            self._deliver_entry(entry)
+        self._commit = index
+        self._fx.persist.append({"t": "commit", "index": index})
+
+    # ---- leader: replication, commit, heartbeats ------------------------------------------
+
+    def _append(self, entry: Entry) -> None:
+        self._fx.persist.append(self._log.append(self._term, entry))
+        key = entry_key(entry)
+        if key is not None:
+            self._log_keys.add(key)
+
+    def _propose(self, entry: Entry) -> None:
+        key = entry_key(entry)
+        if key is None or key in self._done_keys or key in self._log_keys:
+            return
+        if self._log.last_index - self._commit < MAX_UNCOMMITTED:  # else its origin retries
+            self._append(entry)
+
+    def _send_append(self, peer: int) -> None:
+        """Sends `peer` what it lacks from its next index (at most MAX_APPEND entries, and
+        none past MAX_AHEAD unacknowledged ones): also a heartbeat, with the commit index."""
+        nxt = self._next[peer]
+        count = 0
+        if nxt - 1 - self._match[peer] < MAX_AHEAD:
+            count = min(MAX_APPEND, self._log.last_index - nxt + 1)
+        body = {"type": "append", "term": self._term, "prev_index": nxt - 1,
+                "prev_term": self._log.term_at(nxt - 1), "entries": self._log.wire(nxt, count),
+                "commit": self._commit, "round": self._round}  # fmt: skip
+        self._next[peer] = nxt + count
+        self._commit_sent = max(self._commit_sent, self._commit)
+        self._send(peer, body)
+
+    def _replicate_new(self) -> None:
+        """Entries appended this step go out at once to followers that are not far behind."""
+        last = self._log.last_index
+        for peer in self.peers():
+            if self._next[peer] <= last and self._next[peer] - 1 - self._match[peer] < MAX_AHEAD:
+                self._send_append(peer)
+
+    def _on_append_reply(self, src: int, body: dict[str, Any]) -> None:
+        term, round_ = as_nat(body.get("term")), as_nat(body.get("round"))
+        success = body.get("success")
+        if term is None or round_ is None or not isinstance(success, bool):
+            return
+        if term > self._term:
+            self._adopt_term(term)
+            return
+        if self._role != "leader" or term != self._term:
+            return
+        r = self._rounds.get(round_)
+        if r is not None:  # it answered in our term: its grant to us began after r's send
+            r.acks.add(src)
+            self._count_round(r)
+        if success:
+            match = as_nat(body.get("match"))
+            if match is None or match > self._log.last_index:
+                return
+            if match > self._match[src]:
+                self._match[src], self._progress_ms[src] = match, self._now_ms
+            self._next[src] = max(self._next[src], match + 1)
+        else:
+            hint = as_nat(body.get("hint"))
+            if hint is None or hint < 1:
+                return
+            self._next[src] = max(self._match[src] + 1, min(self._next[src], hint))
+            self._send_append(src)
+
+    def _maybe_commit(self) -> None:
+        """Commits the highest index a majority holds, if its entry is of our own term."""
+        matches = sorted([self._log.last_index, *self._match.values()], reverse=True)
+        index = matches[self.majority - 1]
+        if index <= self._commit:
+            return
+        # Deliberate fixture bug commit-old-term: without this check an entry of an earlier
+        # term is committed by counting replicas, and a later leader may overwrite it.
+        if self._log.term_at(index) == self._term or "commit-old-term" in self.config.bugs:
+            self._commit_to(index)
+
+    def _lease_holds(self) -> bool:
+        return self._now_ms < self._lease_until_ms and self._commit >= self._noop_index
+
+    def _heartbeat(self) -> None:
+        self._round += 1
+        self._rounds[self._round] = _Round(self._now_ms, {self.node_id})
+        while len(self._rounds) > ROUNDS_KEPT:
+            self._rounds.popitem(last=False)
+        # We count ourselves in the majority, so we grant ourselves too.
+        self._grant_holder = self.node_id
+        self._grant_until_ms = self._now_ms + self.params.grant_ms
+        self._next_heartbeat_ms = self._now_ms + self.params.heartbeat_ms
+        for peer in self.peers():
+            if self._match[peer] < self._log.last_index and (
+                self._now_ms - self._progress_ms[peer] >= self.params.resend_ms
+            ):
+                # Nothing acknowledged for a while: what we sent may be lost; send it again.
+                self._next[peer] = self._match[peer] + 1
+                self._progress_ms[peer] = self._now_ms
+                self._counts["resends"] += 1
+            self._send_append(peer)
+        self._count_round(self._rounds[self._round])
+
+    def _count_round(self, r: _Round) -> None:
+        if r.counted or len(r.acks) < self.majority:
+            return
+        r.counted = True
+        # Every acker's grant began after the round left: the lease runs from its send.
+        self._quorum_ms = max(self._quorum_ms, r.sent_ms)
+        self._lease_until_ms = max(self._lease_until_ms, r.sent_ms + self.params.lease_ms)
+
+    def _on_forward(self, src: int, body: dict[str, Any]) -> None:
+        entries = body.get("entries")
+        if self._role == "leader" and isinstance(entries, list):
+            for entry in entries[:FORWARD_BATCH]:
+                if valid_entry(entry) and entry["k"] != "noop":
+                    self._propose(entry)
+
+    # ---- timers ---------------------------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        now = self._now_ms
+        if self._role == "leader":
+            if now - self._quorum_ms > 2 * self.params.election_timeout_ms:
+                # No majority answered for longer than any follower waits: somebody else may
+                # lead by now, or nobody can hear us. Stand down so that an election can run.
+                self._step_down()
+                self._leader = None
+            elif now >= self._next_heartbeat_ms:
+                self._heartbeat()
+            elif self._commit_urgent and self._commit > self._commit_sent:
+                # A follower's client waits for an entry just committed: tell them now, not
+                # at the next heartbeat.
+                for peer in self.peers():
+                    self._send_append(peer)
+            self._commit_urgent = False
+        elif self._role == "candidate" and now - self._vote_sent_ms >= self.params.resend_ms:
+            self._vote_sent_ms = now
+            for peer in self.peers():
+                if peer not in self._votes:
+                    self._counts["resends"] += 1
+                    self._send(peer, self._vote_request())
+        if self._pending:
+            self._reforward(every=False)
+
+    _handlers: dict[str, Any] = {
+        "request_vote": _on_request_vote,
+        "vote": _on_vote,
+        "append": _on_append,
+        "append_reply": _on_append_reply,
+        "forward": _on_forward,
+    }
+
+
+__all__ = ["BUGS", "RaftProtocol"]
