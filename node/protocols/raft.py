@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # the core draws randomness only from the generator it is giv
 # Deliberate fixture bugs this core can carry (ProtocolConfig.bugs); all off by default.
 BUGS: tuple[str, ...] = ("commit-old-term", "vote-not-persisted", "no-truncate")
 
-MAX_APPEND = 32  # entries per append message
+MAX_APPEND = 8  # entries per append message
 MAX_AHEAD = 256  # entries sent to a follower and not yet acknowledged by it
 MAX_UNCOMMITTED = 10_000  # the leader's log above its commit index; more are dropped
 ROUNDS_KEPT = 8  # heartbeat rounds whose replies still count towards a lease
@@ -411,7 +411,8 @@ class RaftProtocol(RaftClientSide):
         self._send(peer, body)
 
     def _replicate_new(self) -> None:
-        """Entries appended this step go out at once to followers that are not far behind."""
+        """At the end of a step, one batch to each follower whose next entry exists: new
+        entries go out at once, and a follower that is behind gets one batch per answer."""
         last = self._log.last_index
         for peer in self.peers():
             if self._next[peer] <= last and self._next[peer] - 1 - self._match[peer] < MAX_AHEAD:
@@ -420,30 +421,29 @@ class RaftProtocol(RaftClientSide):
     def _on_append_reply(self, src: int, body: dict[str, Any]) -> None:
         term, round_ = as_nat(body.get("term")), as_nat(body.get("round"))
         success = body.get("success")
-        if term is None or round_ is None or not isinstance(success, bool):
+        # A success names how far the follower matches us, a refusal where to retry.
+        where = as_nat(body.get("match" if success is True else "hint"))
+        if term is None or round_ is None or not isinstance(success, bool) or where is None:
             return
         if term > self._term:
             self._adopt_term(term)
             return
         if self._role != "leader" or term != self._term:
             return
+        if success and where > self._log.last_index:
+            return
         r = self._rounds.get(round_)
         if r is not None:  # it answered in our term: its grant to us began after r's send
             r.acks.add(src)
             self._count_round(r)
         if success:
-            match = as_nat(body.get("match"))
-            if match is None or match > self._log.last_index:
-                return
-            if match > self._match[src]:
-                self._match[src], self._progress_ms[src] = match, self._now_ms
-            self._next[src] = max(self._next[src], match + 1)
-        else:
-            hint = as_nat(body.get("hint"))
-            if hint is None or hint < 1:
-                return
-            self._next[src] = max(self._match[src] + 1, min(self._next[src], hint))
-            self._send_append(src)
+            if where > self._match[src]:
+                self._match[src], self._progress_ms[src] = where, self._now_ms
+            self._next[src] = max(self._next[src], where + 1)
+        elif where >= 1:
+            # Back to where its log may match; `_replicate_new` sends from there, one batch
+            # per answer until it has caught up.
+            self._next[src] = max(self._match[src] + 1, min(self._next[src], where))
 
     def _maybe_commit(self) -> None:
         """Commits the highest index a majority holds, if its entry is of our own term."""
