@@ -100,6 +100,9 @@ class RaftProtocol(RaftClientSide):
         self._next: dict[int, int] = {}  # next index to send to each follower
         self._match: dict[int, int] = {}  # highest index known replicated at each follower
         self._progress_ms: dict[int, float] = {}  # when each follower's match last rose
+        # Followers that refused our last append: one append in flight to each until one
+        # is accepted (else every step would send them another batch from the same place).
+        self._probing: set[int] = set()
         self._log_keys: set[EntryKey] = set()  # keys in our log above the commit index
         self._noop_index = 0  # the no-op of our term: once committed, lease reads are safe
         self._rounds: OrderedDict[int, _Round] = OrderedDict()
@@ -307,6 +310,7 @@ class RaftProtocol(RaftClientSide):
         self._next = dict.fromkeys(self.peers(), last + 1)
         self._match = dict.fromkeys(self.peers(), 0)
         self._progress_ms = dict.fromkeys(self.peers(), self._now_ms)
+        self._probing.clear()
         self._log_keys = {
             key
             for index in range(self._commit + 1, last + 1)
@@ -411,11 +415,17 @@ class RaftProtocol(RaftClientSide):
         self._send(peer, body)
 
     def _replicate_new(self) -> None:
-        """At the end of a step, one batch to each follower whose next entry exists: new
-        entries go out at once, and a follower that is behind gets one batch per answer."""
+        """At the end of a step, one batch to each follower whose next entry exists (and
+        that is not probing): new entries go out at once, and a follower that is behind
+        gets one more batch at each step, up to MAX_AHEAD unacknowledged entries."""
         last = self._log.last_index
         for peer in self.peers():
-            if self._next[peer] <= last and self._next[peer] - 1 - self._match[peer] < MAX_AHEAD:
+            nxt = self._next[peer]
+            if (
+                nxt <= last
+                and nxt - 1 - self._match[peer] < MAX_AHEAD
+                and peer not in self._probing
+            ):
                 self._send_append(peer)
 
     def _on_append_reply(self, src: int, body: dict[str, Any]) -> None:
@@ -440,10 +450,13 @@ class RaftProtocol(RaftClientSide):
             if where > self._match[src]:
                 self._match[src], self._progress_ms[src] = where, self._now_ms
             self._next[src] = max(self._next[src], where + 1)
-        elif where >= 1:
-            # Back to where its log may match; `_replicate_new` sends from there, one batch
-            # per answer until it has caught up.
+            self._probing.discard(src)
+        elif where >= 1 and (src not in self._probing or where <= self._next[src]):
+            # Back to where its log may match, one append at a time until one is accepted.
+            # (A refusal of an older append, from further on, says nothing new: ignored.)
             self._next[src] = max(self._match[src] + 1, min(self._next[src], where))
+            self._probing.add(src)
+            self._send_append(src)
 
     def _maybe_commit(self) -> None:
         """Commits the highest index a majority holds, if its entry is of our own term."""
