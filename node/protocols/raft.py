@@ -162,6 +162,8 @@ class RaftProtocol(RaftClientSide):
             "accepted_unchosen": self._log.last_index - self._commit,
             "delivered": len(self._values),
             "pending": len(self._pending),
+            # The leader's entries sent for replication and not committed yet.
+            "in_flight": self._log.last_index - self._commit if leading else 0,
             "noop_index": self._noop_index if leading else None,
             "heartbeat_round": self._round,
             **self._counts,

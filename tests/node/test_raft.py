@@ -422,3 +422,23 @@ def test_the_core_modules_import_no_clock_randomness_or_io() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 imported.add(node.module.split(".")[0])
         assert imported and not imported & forbidden, path.name
+
+
+def test_status_carries_the_fields_the_harness_reads_with_their_meaning() -> None:
+    core, now, _ = make_leader()
+    core.step(ClientBroadcast(request_id=1, msg_id="a", value="A"), now)
+    status = core.status(now)
+    # quiesce.py: chosen_index, delivered, leader; observe.py and explore.py: role,
+    # accepted_unchosen, lease_remaining_ms, phase1_rounds, step_downs, in_flight,
+    # drift_bound; schedule_run.py and sim_run.py: ballot (a list), heartbeat_round.
+    expected = {
+        "protocol": "raft", "role": "leader", "leader": 0, "term": 1, "ballot": [1],
+        "chosen_index": 0, "delivered": 0, "accepted_unchosen": 2, "in_flight": 2,
+        "lease_remaining_ms": 0.0, "phase1_rounds": 1, "step_downs": 0, "drift_bound": 0.1,
+        "heartbeat_round": 1,
+    }  # fmt: skip
+    assert {k: status[k] for k in expected} == expected
+    ack(core, 1, now + 1, match=2)
+    status = core.status(now + 1)
+    assert (status["chosen_index"], status["delivered"], status["accepted_unchosen"]) == (2, 1, 0)
+    assert status["lease_remaining_ms"] == pytest.approx(CFG.lease_ms - 1.0)
