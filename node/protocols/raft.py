@@ -11,8 +11,9 @@ its term, and replicates with `append` (AppendEntries): entries after `prev_inde
 term must be `prev_term` at the follower, else it refuses and says where to retry; a
 follower cuts off a conflicting suffix before it appends. The leader commits an index once
 a majority holds it and the entry there is of its own term (Figure 8 of the Raft paper);
-everything below goes with it. Client side and delivery in `raft_clients`, the log in
-`raft_log`; lease timing and its check are Multi-Paxos's (`multipaxos_params`).
+everything below goes with it. Votes and appends received are in `raft_replica`, the
+client side and delivery in `raft_clients`, the log in `raft_log`; lease timing and its
+check are Multi-Paxos's (`multipaxos_params`).
 
     core = RaftProtocol(node_id=0, n=1, rng=random.Random(7))
     fx = core.step(ClientBroadcast(request_id=1, msg_id="m1", value=42), now_ms=0.0)
@@ -29,7 +30,6 @@ election (the grant it may have given before the crash is not on disk).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,9 +43,9 @@ from tobtest.node.protocols.base import (
     Tick,
 )
 from tobtest.node.protocols.entries import NOOP, Entry, as_nat, nat, valid_entry
-from tobtest.node.protocols.multipaxos_params import EntryKey, entry_key
-from tobtest.node.protocols.raft_clients import FORWARD_BATCH, RaftClientSide
-from tobtest.node.protocols.raft_log import RaftLog, parse_entries
+from tobtest.node.protocols.multipaxos_params import entry_key
+from tobtest.node.protocols.raft_clients import FORWARD_BATCH
+from tobtest.node.protocols.raft_replica import MAX_APPEND, NEG_INF, RaftReplica
 
 if TYPE_CHECKING:  # the core draws randomness only from the generator it is given
     import random
@@ -53,12 +53,9 @@ if TYPE_CHECKING:  # the core draws randomness only from the generator it is giv
 # Deliberate fixture bugs this core can carry (ProtocolConfig.bugs); all off by default.
 BUGS: tuple[str, ...] = ("commit-old-term", "vote-not-persisted", "no-truncate")
 
-MAX_APPEND = 8  # entries per append message
 MAX_AHEAD = 256  # entries sent to a follower and not yet acknowledged by it
 MAX_UNCOMMITTED = 10_000  # the leader's log above its commit index; more are dropped
 ROUNDS_KEPT = 8  # heartbeat rounds whose replies still count towards a lease
-NEG_INF = float("-inf")
-INF = float("inf")
 
 
 @dataclass
@@ -70,30 +67,21 @@ class _Round:
     counted: bool = False
 
 
-class RaftProtocol(RaftClientSide):
+class RaftProtocol(RaftReplica):
     """Raft core: election with sticky votes, log replication, commit, the leader lease."""
 
     name = "raft"
-    # Declared again: the protocol modules form an import cycle for mypy (the registry
-    # imports the cores lazily), which then infers this from our `None` assignments.
+    # Declared again for mypy (see RaftReplica).
     _leader: int | None
     _role: str
+    _max_term: int
+    _commit_urgent: bool
 
     def __init__(
         self, node_id: int, n: int, rng: random.Random, config: ProtocolConfig | None = None
     ) -> None:
         super().__init__(node_id, n, rng, config)
-        # Persistent state.
-        self._term = 0
-        self._voted_for: int | None = None
-        self._log = RaftLog()
-        self._commit = 0  # entries 1..commit are committed, and delivered here
-        # Election.
-        self._max_term = 0  # highest term seen in any message (status only)
-        self._election_deadline_ms: float | None = None
-        self._grant_holder: int | None = None  # the leader our grant protects (None: nobody)
-        self._grant_until_ms = NEG_INF  # no vote for anyone else, no election, until then
-        self._restored = False
+        # Candidate.
         self._votes: set[int] = set()
         self._vote_sent_ms = NEG_INF
         # Leader.
@@ -103,7 +91,6 @@ class RaftProtocol(RaftClientSide):
         # Followers that refused our last append: one append in flight to each until one
         # is accepted (else every step would send them another batch from the same place).
         self._probing: set[int] = set()
-        self._log_keys: set[EntryKey] = set()  # keys in our log above the commit index
         self._noop_index = 0  # the no-op of our term: once committed, lease reads are safe
         self._rounds: OrderedDict[int, _Round] = OrderedDict()
         self._round = 0
@@ -111,7 +98,6 @@ class RaftProtocol(RaftClientSide):
         self._quorum_ms = NEG_INF  # send time of the latest round a majority answered
         self._next_heartbeat_ms = NEG_INF
         self._commit_sent = 0  # highest commit index any of our appends carried
-        self._commit_urgent = False  # a forwarded entry committed and followers don't know
 
     # ---- the contract ---------------------------------------------------------------------
 
@@ -171,55 +157,7 @@ class RaftProtocol(RaftClientSide):
             "messages_received": dict(self._received),
         }
 
-    def restore(self, records: Iterable[dict[str, Any]]) -> None:
-        """Rebuilds term, vote and log from `persist` records, re-delivers the committed
-        prefix silently; the first step after it starts a grant-long quarantine."""
-        commit = 0
-        for rec in records:
-            if not isinstance(rec, dict):
-                continue
-            kind = rec.get("t")
-            if kind == "term" and nat(rec.get("term")):
-                vote = rec.get("vote")
-                vote = vote if nat(vote) and vote < self.n else None
-                if rec["term"] > self._term:
-                    self._term, self._voted_for = rec["term"], vote
-                elif rec["term"] == self._term and vote is not None:
-                    self._voted_for = vote
-            elif kind == "log":
-                self._log.replay(rec, limit=1 << 30)
-            elif kind == "commit" and nat(rec.get("index")):
-                commit = max(commit, rec["index"])
-        self._max_term = self._term
-        for index in range(1, min(commit, self._log.last_index) + 1):
-            self._deliver_entry(self._log.entry_at(index), silent=True)
-            self._commit = index
-        self._restored = True
-
-    def _after_restart(self) -> None:
-        """First step after `restore`: a grant we gave before the crash may still run (its
-        end was not persisted), so refuse every vote and start no election for a grant."""
-        self._restored = False
-        if self.n > 1:
-            self._grant_holder, self._grant_until_ms = None, self._now_ms + self.params.grant_ms
-
     # ---- terms and elections --------------------------------------------------------------
-
-    def _draw_timeout_ms(self) -> float:
-        t = self.params.election_timeout_ms
-        return self.rng.uniform(t, 2 * t)
-
-    def _persist_term(self, vote_persisted: bool = True) -> None:
-        vote = self._voted_for if vote_persisted else None
-        self._fx.persist.append({"t": "term", "term": self._term, "vote": vote})
-
-    def _adopt_term(self, term: int) -> None:
-        """A message of a higher term: take it up, with no vote in it yet, as a follower."""
-        self._term, self._voted_for = term, None
-        self._max_term = max(self._max_term, term)
-        self._persist_term()
-        self._step_down()
-        self._leader = None
 
     def _step_down(self) -> None:
         if self._role == "follower":
@@ -264,36 +202,6 @@ class RaftProtocol(RaftClientSide):
         return {"type": "request_vote", "term": self._term,
                 "last_index": self._log.last_index, "last_term": self._log.last_term}  # fmt: skip
 
-    def _on_request_vote(self, src: int, body: dict[str, Any]) -> None:
-        term, last_index = as_nat(body.get("term")), as_nat(body.get("last_index"))
-        last_term = as_nat(body.get("last_term"))
-        if term is None or last_index is None or last_term is None or term < 1:
-            return
-        self._max_term = max(self._max_term, term)
-        if term > self._term and self._now_ms < self._grant_until_ms and self._grant_holder != src:
-            # We heard a leader within the grant (or restarted within one): the candidate's
-            # term is not taken up and no vote is given, so a live lease stays valid.
-            self._counts["votes_refused_sticky"] += 1
-            self._send(src, {"type": "vote", "term": self._term, "granted": False})
-            return
-        if term > self._term:
-            self._adopt_term(term)
-        mine = (self._log.last_term, self._log.last_index)
-        granted = (
-            term == self._term
-            and self._voted_for in (None, src)
-            and (last_term, last_index) >= mine  # at least as up to date as our log
-        )
-        if granted:
-            if self._voted_for is None:
-                self._voted_for = src
-                # Deliberate fixture bug vote-not-persisted: the vote is not written down,
-                # so after a restart this node may vote again, for another, in this term.
-                self._persist_term(vote_persisted="vote-not-persisted" not in self.config.bugs)
-            self._counts["votes_granted"] += 1
-            self._election_deadline_ms = self._now_ms + self._draw_timeout_ms()
-        self._send(src, {"type": "vote", "term": self._term, "granted": granted})
-
     def _on_vote(self, src: int, body: dict[str, Any]) -> None:
         term, granted = as_nat(body.get("term")), body.get("granted")
         if term is None or not isinstance(granted, bool):
@@ -328,64 +236,6 @@ class RaftProtocol(RaftClientSide):
         self._counts["noops_proposed"] += 1
         self._heartbeat()
         self._submit([p.entry for p in self._pending.values()])
-
-    # ---- follower: append -----------------------------------------------------------------
-
-    def _on_append(self, src: int, body: dict[str, Any]) -> None:
-        term, prev_index = as_nat(body.get("term")), as_nat(body.get("prev_index"))
-        prev_term, commit = as_nat(body.get("prev_term")), as_nat(body.get("commit"))
-        round_, entries = as_nat(body.get("round")), parse_entries(body.get("entries"), MAX_APPEND)
-        if None in (term, prev_index, prev_term, commit, round_) or entries is None:
-            return
-        assert term is not None and prev_index is not None and prev_term is not None
-        assert commit is not None and round_ is not None
-        if term < 1 or any(t > term for t, _ in entries):
-            return  # a leader appends only entries of its term or earlier ones
-        reply: dict[str, Any] = {"type": "append_reply", "term": self._term, "round": round_}
-        if term < self._term:
-            self._send(src, {**reply, "success": False, "hint": 0})  # the sender steps down
-            return
-        if term > self._term:
-            self._adopt_term(term)
-            reply["term"] = term
-        if self._role == "leader":
-            return  # two leaders of one term: only a lost vote (a fixture bug) makes that
-        self._step_down()  # a candidate of this term: somebody else won it
-        self._hear_leader(src)
-        if not self._log.matches(prev_index, prev_term):
-            hint = self._log.conflict_hint(prev_index, floor=self._commit + 1)
-            self._send(src, {**reply, "success": False, "hint": hint})
-            return
-        last = self._log.last_index
-        record = self._log.merge(prev_index, entries, "no-truncate" not in self.config.bugs)
-        if record is not None:
-            self._counts["truncations"] += record["from"] <= last  # a conflicting suffix cut
-            self._fx.persist.append(record)
-        match = prev_index + len(entries)  # entries up to here are the leader's
-        if commit > self._commit:
-            self._commit_to(min(commit, match))
-        self._send(src, {**reply, "success": True, "match": match})
-
-    def _hear_leader(self, src: int) -> None:
-        # The grant: until it ends we vote for nobody else and start no election.
-        self._grant_holder, self._grant_until_ms = src, self._now_ms + self.params.grant_ms
-        self._election_deadline_ms = self._now_ms + self._draw_timeout_ms()
-        if self._leader != src:
-            self._leader = src
-            self._reforward(every=True)
-
-    def _commit_to(self, index: int) -> None:
-        if index <= self._commit:
-            return
-        for i in range(self._commit + 1, index + 1):
-            entry = self._log.entry_at(i)
-            key = entry_key(entry)
-            if key is not None and key in self._log_keys:
-                self._log_keys.discard(key)
-                self._commit_urgent = self._commit_urgent or key not in self._pending
-            self._deliver_entry(entry)
-        self._commit = index
-        self._fx.persist.append({"t": "commit", "index": index})
 
     # ---- leader: replication, commit, heartbeats ------------------------------------------
 
@@ -537,12 +387,12 @@ class RaftProtocol(RaftClientSide):
             self._reforward(every=False)
 
     _handlers: dict[str, Any] = {
-        "request_vote": _on_request_vote,
+        "request_vote": RaftReplica._on_request_vote,
         "vote": _on_vote,
-        "append": _on_append,
+        "append": RaftReplica._on_append,
         "append_reply": _on_append_reply,
         "forward": _on_forward,
     }
 
 
-__all__ = ["BUGS", "RaftProtocol"]
+__all__ = ["BUGS", "MAX_APPEND", "RaftProtocol"]
