@@ -118,7 +118,9 @@ class RaftProtocol(RaftReplica):
             self._on_read(event)
         elif isinstance(event, Tick):
             self._on_tick()
-        self._check_election()
+            # Timers fire on ticks only: a step for a client request changes no term (the
+            # shell's read of the restored prefix after a restart keeps no effects).
+            self._check_election()
         if self._role == "leader":
             self._replicate_new()
             self._maybe_commit()

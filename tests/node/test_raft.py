@@ -103,15 +103,32 @@ def test_an_unsafe_lease_is_refused_when_the_core_is_built() -> None:
             RaftProtocol(node_id=0, n=3, rng=random.Random(1), config=config)
 
 
-def test_a_single_node_elects_itself_and_delivers_at_once() -> None:
+def test_a_single_node_elects_itself_at_its_first_tick_and_delivers_at_once() -> None:
     core = make(n=1)
     fx = core.step(ClientBroadcast(request_id=1, msg_id="m1", value=42), 0.0)
+    assert fx.reply == [] and fx.persist == []  # no term before the first tick
+    fx.extend(core.step(Tick(), 0.0))
     assert [(d.position, d.msg_id, d.value) for d in fx.deliver] == [(0, "m1", 42)]
     assert fx.reply[0].body == {"type": "broadcast_ok", "msg_id": "m1", "position": 0}
     kinds = [r["t"] for r in fx.persist]
     assert kinds[0] == "term" and "log" in kinds and kinds[-1] == "commit"
     status = core.status(0.0)
     assert (status["role"], status["term"], status["chosen_index"]) == ("leader", 1, 2)
+    fx = core.step(ClientBroadcast(request_id=2, msg_id="m2", value=43), 1.0)
+    assert fx.reply[0].body == {"type": "broadcast_ok", "msg_id": "m2", "position": 1}
+
+
+def test_a_restarted_single_node_leads_again_with_a_higher_term_at_its_first_tick() -> None:
+    core = make(n=1)
+    records = core.step(Tick(), 0.0).persist
+    records += core.step(ClientBroadcast(request_id=1, msg_id="m1", value=42), 1.0).persist
+    restarted = make(n=1)
+    restarted.restore(records)
+    read = restarted.step(ClientRead(request_id=1, mode="local"), 0.0)
+    assert read.reply[0].body["value"] == [42] and read.persist == []
+    fx = restarted.step(Tick(), 5.0)
+    assert fx.persist[0] == {"t": "term", "term": 2, "vote": 0}
+    assert restarted.status(5.0)["role"] == "leader"
 
 
 # ---- elections ----------------------------------------------------------------------------
