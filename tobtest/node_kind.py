@@ -95,7 +95,6 @@ class ProtocolInfo:
 class NodeKind(ABC):
     """A kind of node: its launch and its abilities."""
 
-    label: str = "?"
     capabilities: frozenset[str] = frozenset()
 
     @abstractmethod
@@ -118,14 +117,10 @@ class NodeKind(ABC):
     def status_fields(self, protocol: str) -> frozenset[str]:
         """The status fields it reports (beyond `type`)."""
 
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.label, "capabilities": sorted(self.capabilities)}
-
 
 class BuiltinKind(NodeKind):
     """`python -m tobtest.node`: the node this repository ships (node/)."""
 
-    label = "builtin"
     capabilities = frozenset({"clock", "durable", "disk", "kv", "txn"})
     # Mirrors node/protocols (PROTOCOLS, each core's BUGS + SUBTLE_BUGS, the reads it
     # refuses, its status()); test_node_kind.py checks that it still does.
@@ -257,7 +252,6 @@ class CommandKind(NodeKind):
     caps: frozenset[str] = frozenset()
     modes: tuple[str, ...] = DEFAULT_COMMAND_READ_MODES
     words: tuple[str, ...] = field(init=False)
-    label = "command"
 
     def __post_init__(self) -> None:
         try:
@@ -350,9 +344,6 @@ class CommandKind(NodeKind):
 
     def status_fields(self, protocol: str) -> frozenset[str]:
         return COMMAND_STATUS_FIELDS
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "command": self.template, "read_modes": list(self.modes)}
 
 
 # ---- a run's node kind ----------------------------------------------------------------------
