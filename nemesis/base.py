@@ -43,6 +43,9 @@ class NemesisContext:
 
 class Nemesis(ABC):
     name: str = "?"
+    # Node capabilities it needs (tobtest.node_kind.CAPABILITIES): a run on a node kind
+    # without them is refused before it starts.
+    needs: frozenset[str] = frozenset()
 
     def __init__(self, rng: random.Random, options: dict[str, Any] | None = None) -> None:
         self.rng = rng

@@ -24,6 +24,7 @@ DEFAULT_TARGETS: tuple[str, ...] = ("one", "minority", "primaries", "all")
 
 class ClockNemesis(Nemesis):
     name = "clock"
+    needs = frozenset({"clock"})
 
     def __init__(self, rng: random.Random, options: dict[str, Any] | None = None) -> None:
         super().__init__(rng, options)

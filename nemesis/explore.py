@@ -92,7 +92,9 @@ class ExploringNemesis:
     """A `NemesisDriver` (see `nemesis.schedule`) that explores fault sequences."""
 
     name = "explore"
-    node_args = ("--disk-fault", "lose-unsynced")  # every kill is a power cut
+    # Every kind of fault, and every kill is a power cut (lose-unsynced).
+    needs = frozenset({"clock", "durable", "disk"})
+    node_args = ("--disk-fault", "lose-unsynced")
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ WINDOW_POLL_S = 0.002  # how often to look at the victims, while waiting for the
 
 class FlipNemesis(Nemesis):
     name = "flip"
+    needs = frozenset({"durable"})  # it kills and restarts acceptors
 
     def __init__(self, rng: random.Random, options: dict[str, Any] | None = None) -> None:
         super().__init__(rng, options)

@@ -39,6 +39,7 @@ class _TargetedNemesis(Nemesis):
 
 class KillNemesis(_TargetedNemesis):
     name = "kill"
+    needs = frozenset({"durable"})
 
     async def start(self, ctx: NemesisContext) -> Any:
         spec, targets = await self._targets(ctx)
@@ -60,6 +61,7 @@ class DiskNemesis(KillNemesis):
     """Kill and restart, with every node in lose-unsynced mode (see `node_args`)."""
 
     name = "disk"
+    needs = frozenset({"durable", "disk"})
     node_args = ("--disk-fault", "lose-unsynced")
 
 

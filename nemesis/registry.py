@@ -43,6 +43,20 @@ def node_args_for(names: list[str]) -> tuple[str, ...]:
     return tuple(args)
 
 
+def needs_of(names: list[str]) -> dict[str, frozenset[str]]:
+    """The node capabilities each named nemesis needs (`explore`: the exploring one)."""
+    if names == [EXPLORE]:
+        from tobtest.nemesis.explore import ExploringNemesis
+
+        return {EXPLORE: ExploringNemesis.needs}
+    return {name: NEMESES[name].needs for name in names}
+
+
+def disk_fault_for(names: list[str]) -> str:
+    """The disk mode nodes start in: `lose-unsynced` when a nemesis cuts power (disk)."""
+    return "lose-unsynced" if any("disk" in n for n in needs_of(names).values()) else "none"
+
+
 def parse_nemesis_list(text: str) -> list[str]:
     """`"partition,kill"` -> ["partition", "kill"]; `none` or "" -> []; `all` or `explore`
     -> ["explore"], the exploring nemesis over every fault kind (it stands alone)."""

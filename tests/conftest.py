@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psutil
 
+from tobtest.cluster import RUN_DIR_ENV
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -23,12 +25,24 @@ def tobtest_processes(store: Path | None = None) -> list[psutil.Process]:
         cmdline = proc.info.get("cmdline") or []
         if proc.info.get("status") == psutil.STATUS_ZOMBIE:
             continue
+        if store is not None and _started_for(proc, store):
+            found.append(proc)  # any node kind: the cluster marks what it starts
+            continue
         if not any(part in ("tobtest.node", "tobtest.nemesis.proxy") for part in cmdline):
             continue
         if store is not None and not any(str(store) in part for part in cmdline):
             continue
         found.append(proc)
     return found
+
+
+def _started_for(proc: psutil.Process, store: Path) -> bool:
+    """Whether a cluster of a run in `store` started `proc` (RUN_DIR_ENV in its environment)."""
+    try:
+        run_dir = proc.environ().get(RUN_DIR_ENV, "")
+    except (psutil.Error, OSError):
+        return False
+    return run_dir.startswith(str(store))
 
 
 def wait_gone(pids: list[int], timeout_s: float = 10.0) -> list[int]:

@@ -25,8 +25,15 @@ from tobtest.config import TestConfig
 from tobtest.nemesis.partition import DEFAULT_SHAPES, SHAPE_NAMES
 from tobtest.nemesis.registry import NEMESES, parse_nemesis_list
 from tobtest.nemesis.targets import TARGET_SPECS
-from tobtest.node.protocols import PROTOCOLS
-from tobtest.node.protocols.base import READ_MODES
+from tobtest.node_kind import (
+    BUILTIN,
+    CAPABILITIES,
+    CUSTOM_PROTOCOL,
+    PLACEHOLDERS,
+    READ_MODES,
+    NodeKindError,
+    check_config,
+)
 from tobtest.ports import PortInUse
 from tobtest.workloads import WORKLOADS
 
@@ -62,7 +69,11 @@ def _comma_list(choices: tuple[str, ...], what: str) -> Any:
     return convert
 
 
-def _parse_nemesis(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+def _parse_nemesis(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> list[str] | None:
+    if value is None:
+        return None
     try:
         return parse_nemesis_list(value)
     except ValueError as exc:
@@ -82,19 +93,21 @@ def cli(verbose: bool) -> None:
 @cli.command()
 @click.option("--nodes", type=click.IntRange(1, 9), default=3, show_default=True)
 @click.option(
-    "--protocol", type=click.Choice(sorted(PROTOCOLS)), default="paxos", show_default=True
+    "--protocol",
+    default=None,
+    help=f"The built-in node's protocol ({', '.join(BUILTIN.protocols())}); with --node-cmd "
+    "any name, passed as {protocol} [default: paxos; with --node-cmd: custom].",
 )
 @click.option(
     "--workload", type=click.Choice(sorted(WORKLOADS)), default="broadcast", show_default=True
 )
 @click.option(
     "--nemesis",
-    default="all",
-    show_default=True,
+    default=None,
     callback=_parse_nemesis,
     help=f"Comma list of faults ({', '.join(NEMESES)}), toggled every interval; 'all' "
     "(the exploring nemesis: every fault kind, one at a time, aimed by what the nodes "
-    "report); or 'none'.",
+    "report); or 'none' [default: all; with --node-cmd: partition].",
 )
 @click.option(
     "--nemesis-interval",
@@ -147,15 +160,25 @@ def cli(verbose: bool) -> None:
 @click.option("--replay-schedule", default=None, metavar="RUN",
               help="Replay the faults a stored run executed (its schedule.yaml), at the same "
               "offsets, with its options unless given here.")  # fmt: skip
+@click.option("--node-cmd", default=None, metavar="TEMPLATE",
+              help="Test your own node: the command that starts one node (split like a "
+              "shell line, run without a shell), with placeholders "
+              f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)} (node/PROTOCOL.md).")  # fmt: skip
+@click.option("--node-caps", default=None, callback=_comma_list(tuple(CAPABILITIES), "capability"),
+              help="With --node-cmd: what the node can do beyond broadcast, local reads and "
+              f"status ({', '.join(CAPABILITIES)}) [default: none].")  # fmt: skip
+@click.option("--node-read-modes", default=None,
+              callback=_comma_list(READ_MODES, "read mode"),
+              help="With --node-cmd: the read modes it serves [default: local].")  # fmt: skip
 @click.option("--suite", "suite_path", type=click.Path(dir_okay=False), default=None,
               help="Run the matrix of a suite YAML file instead of one test.")  # fmt: skip
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
               help="With --suite: write JUnit XML here (one test case per run).")  # fmt: skip
 def run(
     nodes: int,
-    protocol: str,
+    protocol: str | None,
     workload: str,
-    nemesis: list[str],
+    nemesis: list[str] | None,
     nemesis_interval: float,
     partition_shapes: list[str] | None,
     nemesis_targets: list[str] | None,
@@ -175,6 +198,9 @@ def run(
     explore_feedback: bool,
     nemesis_schedule: str | None,
     replay_schedule: str | None,
+    node_cmd: str | None,
+    node_caps: list[str] | None,
+    node_read_modes: list[str] | None,
     suite_path: str | None,
     junit_xml: str | None,
 ) -> None:
@@ -192,11 +218,20 @@ def run(
         sys.exit(code)
     if junit_xml is not None:
         raise BadArguments("--junit-xml goes with --suite")
+    if node_cmd is None and (node_caps is not None or node_read_modes is not None):
+        raise BadArguments("--node-caps and --node-read-modes go with --node-cmd")
+    if nemesis is None:
+        # The exploring nemesis needs every capability; a node of your own starts with the
+        # fault that needs none.
+        nemesis = ["partition"] if node_cmd is not None else ["explore"]
     config = TestConfig(
         nodes=nodes,
-        protocol=protocol,
+        protocol=protocol or (CUSTOM_PROTOCOL if node_cmd is not None else "paxos"),
         workload=workload,
         nemesis=nemesis,
+        node_cmd=node_cmd,
+        node_caps=list(node_caps or []),
+        node_read_modes=node_read_modes,
         nemesis_interval_s=nemesis_interval,
         time_limit_s=time_limit,
         link_delay_ms=link_delay_ms,
@@ -222,9 +257,21 @@ def run(
         from tobtest.cli_schedule import with_schedule
 
         config = with_schedule(config, nemesis_schedule, replay_schedule)
+    try:
+        check_config(config)
+    except NodeKindError as exc:
+        raise BadArguments(str(exc)) from None
+    from tobtest.cluster import ClusterError
     from tobtest.console import run_with_console
 
-    sys.exit(run_with_console(config))
+    try:
+        code = run_with_console(config)
+    except ClusterError as exc:
+        if config.node_cmd is None:
+            raise
+        # A node command that exits at once or never answers: the user's to fix (254).
+        raise click.ClickException(f"--node-cmd: {exc}") from None
+    sys.exit(code)
 
 
 @cli.command()

@@ -29,7 +29,8 @@ CONFIG_FIELD_OF = {
     "read_fraction": "read_fraction", "read_mode": "read_modes", "seed": "seed",
     "store": "store", "name": "name", "bug": "bugs", "base_port": "base_port",
     "op_timeout": "op_timeout_s", "route_to_leader": "route_to_leader",
-    "explore_feedback": "explore_feedback",
+    "explore_feedback": "explore_feedback", "node_cmd": "node_cmd", "node_caps": "node_caps",
+    "node_read_modes": "node_read_modes",
 }  # fmt: skip
 
 

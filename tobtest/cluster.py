@@ -31,11 +31,14 @@ from typing import IO, Any
 
 import psutil
 
-from tobtest.node.server import node_name
+from tobtest.node_kind import BUILTIN, NodeKind, NodeLaunch, node_name
 from tobtest.ports import HOST, PortInUse, PortPlan
 from tobtest.workloads.client import ClientError, request_once
 
 READY_TIMEOUT_S = 20.0
+# Set in the environment of every process a cluster starts, to the run's folder: so tests
+# (and people) find a run's processes whatever their command line says.
+RUN_DIR_ENV = "TOBTEST_RUN_DIR"
 STOP_GRACE_S = 2.0
 
 
@@ -56,7 +59,12 @@ class ClusterSpec:
     seed: int = 0
     bugs: tuple[str, ...] = ()
     base_port: int | None = None
+    # Extra arguments appended to each node's command line (built-in node flags).
     node_args: tuple[str, ...] = ()
+    # How a node is launched and what it can do (tobtest.node_kind).
+    kind: NodeKind = BUILTIN
+    # `lose-unsynced`: nodes start in the mode where unsynced writes die with the process.
+    disk_fault: str = "none"
 
 
 @dataclass
@@ -136,25 +144,21 @@ class Cluster:
     # ---- start ----------------------------------------------------------------------------
 
     def _node_argv(self, i: int) -> list[str]:
-        argv = [
-            sys.executable,
-            "-m",
-            "tobtest.node",
-            "--id", str(i),
-            "--n", str(self.spec.n),
-            "--protocol", self.spec.protocol,
-            "--client-port", str(self.ports.client_ports[i]),
-            "--peer-port", str(self.ports.peer_ports[i]),
-            "--seed", str(self.spec.seed),
-            "--parent-pid", str(os.getpid()),
-            "--data-dir", str(self.run_dir / "nodes" / f"{node_name(i)}.data"),
-        ]  # fmt: skip
-        for j in range(self.spec.n):
-            if j != i:
-                argv += ["--peer", f"{j}={HOST}:{self.ports.link_port(i, j)}"]
-        for bug in self.spec.bugs:
-            argv += ["--bug", bug]
-        return argv + list(self.spec.node_args)
+        launch = NodeLaunch(
+            node_id=i,
+            n=self.spec.n,
+            protocol=self.spec.protocol,
+            client_port=self.ports.client_ports[i],
+            peer_port=self.ports.peer_ports[i],
+            peers={j: (HOST, self.ports.link_port(i, j)) for j in range(self.spec.n) if j != i},
+            data_dir=self.run_dir / "nodes" / f"{node_name(i)}.data",
+            seed=self.spec.seed,
+            parent_pid=os.getpid(),
+            bugs=self.spec.bugs,
+            disk_fault=self.spec.disk_fault,
+            extra_args=self.spec.node_args,
+        )
+        return self.spec.kind.argv(launch)
 
     async def start(self) -> None:
         """Starts the proxy and every node and waits until all of them answer."""
@@ -173,6 +177,7 @@ class Cluster:
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=log,
+            env={**os.environ, RUN_DIR_ENV: str(self.run_dir)},
             # Own session: a Ctrl-C in the terminal reaches only the runner, which then
             # ends the cluster in order instead of every process dying at once.
             start_new_session=True,
@@ -219,7 +224,9 @@ class Cluster:
             raise ClusterError(f"proxy did not start (exit {code}): {reason}")
 
     def _spawn(self, node: NodeProcess) -> None:
-        node.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The data directory exists before any node kind starts (a node command need not
+        # create it); the built-in node would make it itself.
+        (node.log_path.parent / f"{node.name}.data").mkdir(parents=True, exist_ok=True)
         if node.log_file is None:
             node.log_file = node.log_path.open("ab")
         node.popen = self._popen(node.argv, node.log_file, subprocess.DEVNULL)

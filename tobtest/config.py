@@ -17,14 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from tobtest.nemesis.partition import DEFAULT_SHAPES
+from tobtest.node_kind import node_kind_for
 
-# The read modes each built-in protocol serves: a broadcast run with no --read-mode draws
-# from all of them, so stale reads (log, lease) and lost or reordered ones (local) all show.
-PROTOCOL_READ_MODES: dict[str, tuple[str, ...]] = {
-    "paxos": ("local", "log"),
-    "multipaxos": ("local", "log", "lease"),
-    "raft": ("local", "log", "lease"),
-}
 # The broadcast workload's read fraction when it draws from several modes.
 MIXED_READ_FRACTION = 0.2
 
@@ -61,6 +55,11 @@ class TestConfig:
     store: str = "store"
     name: str | None = None
     bugs: list[str] = field(default_factory=list)
+    # A node command template (`--node-cmd`, tobtest.node_kind.CommandKind) instead of the
+    # built-in node, with the capabilities and read modes it declares.
+    node_cmd: str | None = None
+    node_caps: list[str] = field(default_factory=list)
+    node_read_modes: list[str] | None = None
     base_port: int | None = None
     op_timeout_s: float = 2.0
     # Send ops to the node that claims to lead (when exactly one does), not a random node.
@@ -89,11 +88,15 @@ class TestConfig:
 
     def workload_options(self) -> dict[str, Any]:
         """The workload's options: the read modes and fraction given, else its defaults
-        (a broadcast run reads in every mode its protocol serves)."""
+        (a broadcast run reads in every mode its node kind serves under its protocol, so
+        stale reads (log, lease) and lost or reordered ones (local) all show)."""
         modes = self.read_modes
         fraction = self.read_fraction
         if modes is None and self.workload == "broadcast":
-            modes = list(PROTOCOL_READ_MODES.get(self.protocol, ("local",)))
+            kind = node_kind_for(self)
+            offered = kind.protocols()
+            known = offered is None or self.protocol in offered
+            modes = list(kind.read_modes(self.protocol) if known else ("local",))
             if fraction is None and len(modes) > 1:
                 fraction = MIXED_READ_FRACTION
         options: dict[str, Any] = {"read_modes": modes}
@@ -146,4 +149,10 @@ class TestConfig:
             args += ["--no-explore-feedback"]
         for bug in self.bugs:
             args += ["--bug", bug]
+        if self.node_cmd is not None:
+            args += ["--node-cmd", self.node_cmd]
+            if self.node_caps:
+                args += ["--node-caps", ",".join(self.node_caps)]
+            if self.node_read_modes:
+                args += ["--node-read-modes", ",".join(self.node_read_modes)]
         return shlex.join(args)

@@ -54,9 +54,19 @@ class TobtestCluster:
             cmdline = proc.info.get("cmdline") or []
             if proc.info.get("status") == psutil.STATUS_ZOMBIE:
                 continue
-            if any(str(self.store) in part for part in cmdline):
+            if any(str(self.store) in part for part in cmdline) or _run_dir_in(proc, self.store):
                 alive.append(proc.pid)
         return alive
+
+
+def _run_dir_in(proc: psutil.Process, store: Path) -> bool:
+    """Whether a cluster of a run in `store` started `proc` (any node kind: by environment)."""
+    from tobtest.cluster import RUN_DIR_ENV
+
+    try:
+        return proc.environ().get(RUN_DIR_ENV, "").startswith(str(store))
+    except (psutil.Error, OSError):
+        return False
 
 
 def _summary(self: RunResult) -> str:

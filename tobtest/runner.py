@@ -32,8 +32,9 @@ from tobtest.histories.store import RunStore
 from tobtest.nemesis.base import NemesisContext
 from tobtest.nemesis.explore import ExploringNemesis
 from tobtest.nemesis.proxy_client import ProxyControl
-from tobtest.nemesis.registry import EXPLORE, build_nemeses, node_args_for
+from tobtest.nemesis.registry import EXPLORE, build_nemeses, disk_fault_for
 from tobtest.nemesis.schedule import NemesisDriver, NemesisScheduler
+from tobtest.node_kind import check_config
 from tobtest.ports import PortPlan
 from tobtest.quiesce import Quiescence
 from tobtest.workloads import WORKLOADS, Workload
@@ -80,6 +81,8 @@ class Runner:
         self.config = config
         self.on_progress = on_progress
         self.progress = Progress(time_limit_s=config.time_limit_s)
+        # A fault or read the node kind cannot serve is refused before anything is made.
+        self.node_kind = check_config(config)
         # Ports first: a port in use is a bad argument, reported before anything is made.
         self.ports = PortPlan.allocate(config.nodes, config.base_port)
         self.store = RunStore.create(Path(config.store), config.test_name, config.to_dict())
@@ -108,7 +111,8 @@ class Runner:
                     seed=cfg.seed,
                     bugs=tuple(cfg.bugs),
                     base_port=cfg.base_port,
-                    node_args=node_args_for(cfg.nemesis),
+                    kind=self.node_kind,
+                    disk_fault=disk_fault_for(cfg.nemesis),
                 ),
                 self.store.path,
                 self.ports,

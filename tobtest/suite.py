@@ -37,8 +37,14 @@ from tobtest.nemesis.partition import SHAPE_NAMES
 from tobtest.nemesis.registry import parse_nemesis_list
 from tobtest.nemesis.schedule_file import ScheduleError, load_schedule
 from tobtest.nemesis.targets import TARGET_SPECS
-from tobtest.node.protocols import PROTOCOLS
-from tobtest.node.protocols.base import READ_MODES
+from tobtest.node_kind import (
+    BUILTIN,
+    CAPABILITIES,
+    CUSTOM_PROTOCOL,
+    READ_MODES,
+    NodeKindError,
+    check_config,
+)
 from tobtest.workloads import WORKLOADS
 
 
@@ -89,13 +95,26 @@ def _schedule(v: Any) -> str:
     return str(v)
 
 
+def _protocol(v: Any) -> str:
+    # Checked against the case's node kind once the case is complete (check_config).
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"expected a protocol name, got {v!r}")
+    return v
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError(f"expected a command line, got {v!r}")
+    return v
+
+
 def _strings(v: Any) -> list[str]:
     return [str(i) for i in (v if isinstance(v, list) else [v])]
 
 
 OPTIONS: dict[str, tuple[str, Any]] = {
     "nodes": ("nodes", _int),
-    "protocol": ("protocol", _choice(PROTOCOLS)),
+    "protocol": ("protocol", _protocol),
     "workload": ("workload", _choice(WORKLOADS)),
     "nemesis": ("nemesis", _nemesis),
     "nemesis_interval": ("nemesis_interval_s", _number),
@@ -110,6 +129,9 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "read_mode": ("read_modes", _list_of(READ_MODES)),
     "bug": ("bugs", _strings),
     "op_timeout": ("op_timeout_s", _number),
+    "node_cmd": ("node_cmd", _text),
+    "node_caps": ("node_caps", _list_of(tuple(CAPABILITIES))),
+    "node_read_modes": ("node_read_modes", _list_of(READ_MODES)),
 }
 TOP_KEYS = {"name", "defaults", "matrix", "seeds", "test_count"}
 
@@ -120,11 +142,13 @@ class Suite:
     cases: list[TestConfig] = field(default_factory=list)
 
 
-def _apply(config: TestConfig, where: str, key: str, value: Any) -> None:
+def _apply(
+    config: TestConfig, where: str, key: str, value: Any, options: dict[str, tuple[str, Any]]
+) -> None:
     name = key.replace("-", "_")
-    if name not in OPTIONS:
-        raise SuiteError(f"{where}.{key}: unknown option (known: {', '.join(sorted(OPTIONS))})")
-    attr, parse = OPTIONS[name]
+    if name not in options:
+        raise SuiteError(f"{where}.{key}: unknown option (known: {', '.join(sorted(options))})")
+    attr, parse = options[name]
     try:
         setattr(config, attr, parse(value))
     except ValueError as exc:
@@ -163,17 +187,37 @@ def load_suite(path: Path, store: str = "store") -> Suite:
     name = str(data.get("name") or path.stem)
     suite = Suite(name)
     keys = list(matrix)
+    options = dict(OPTIONS)
+    if not {"node_cmd", "node-cmd"} & {*defaults, *keys}:
+        # Built-in nodes only: a protocol is one of theirs, said at the key that names it.
+        options["protocol"] = ("protocol", _choice(BUILTIN.protocols()))
     for combo in itertools.product(*(matrix[k] for k in keys)):
         for seed in seeds:
             config = TestConfig(store=store, seed=seed)
             for key, value in defaults.items():
-                _apply(config, f"{path}: defaults", str(key), value)
+                _apply(config, f"{path}: defaults", str(key), value, options)
             for key, value in zip(keys, combo, strict=True):
-                _apply(config, f"{path}: matrix", str(key), value)
+                _apply(config, f"{path}: matrix", str(key), value, options)
             if config.nemesis_schedule is not None:
                 _use_schedule(config, path)
+            given = {str(k).replace("-", "_") for k in [*defaults, *keys]}
+            _check_node_kind(config, path, given)
             suite.cases.append(config)
     return suite
+
+
+def _check_node_kind(config: TestConfig, path: Path, given: set[str]) -> None:
+    """A case its node kind cannot serve is refused with the file named (like the CLI)."""
+    if config.node_cmd is not None and "protocol" not in given:
+        config.protocol = CUSTOM_PROTOCOL
+    if config.node_cmd is not None and "nemesis" not in given and "nemesis_schedule" not in given:
+        config.nemesis = ["partition"]  # the CLI's default for a node of your own
+    if config.node_cmd is None and {"node_caps", "node_read_modes"} & given:
+        raise SuiteError(f"{path}: node-caps and node-read-modes go with node-cmd")
+    try:
+        check_config(config)
+    except NodeKindError as exc:
+        raise SuiteError(f"{path}: {case_name(config)}: {exc}") from None
 
 
 def _use_schedule(config: TestConfig, path: Path) -> None:

@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # the core draws randomness only from the generator it is giv
 
 # Deliberate fixture bugs this core can carry (ProtocolConfig.bugs); all off by default.
 BUGS: tuple[str, ...] = ("commit-old-term", "vote-not-persisted", "no-truncate")
+# The second catalogue (PROTOCOL.md, "Subtle seeded bugs"): none for Raft yet.
+SUBTLE_BUGS: tuple[str, ...] = ()
 
 MAX_AHEAD = 256  # entries sent to a follower and not yet acknowledged by it
 MAX_UNCOMMITTED = 10_000  # the leader's log above its commit index; more are dropped
@@ -397,4 +399,4 @@ class RaftProtocol(RaftReplica):
     }
 
 
-__all__ = ["BUGS", "MAX_APPEND", "RaftProtocol"]
+__all__ = ["BUGS", "MAX_APPEND", "SUBTLE_BUGS", "RaftProtocol"]

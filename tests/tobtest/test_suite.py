@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -117,3 +118,18 @@ seeds: [5]
     root = ET.parse(junit).getroot()
     assert root.get("tests") == "2" and root.get("failures") == "0"
     assert_no_processes_left(tmp_path)
+
+
+def test_a_suite_runs_a_node_command_within_what_it_declares(tmp_path):
+    node = f"{sys.executable} examples/nodes/leader_log.py --id {{id}}"
+    text = f"""
+defaults: {{node-cmd: "{node}", node-caps: [durable], node-read-modes: [local, log]}}
+matrix: {{nemesis: [partition, kill]}}
+"""
+    suite = load_suite(write(tmp_path, text))
+    assert [c.nemesis for c in suite.cases] == [["partition"], ["kill"]]
+    assert {c.protocol for c in suite.cases} == {"custom"}
+    assert suite.cases[0].node_cmd == node and suite.cases[0].node_caps == ["durable"]
+    refused = text.replace("[partition, kill]", "[clock]")
+    with pytest.raises(SuiteError, match="nemesis clock needs node capability clock"):
+        load_suite(write(tmp_path, refused))
