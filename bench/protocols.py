@@ -4,10 +4,11 @@
     .venv/bin/python bench/protocols.py --quick      # 3 nodes only, shorter runs
 
 The same seeded broadcast workload (broadcasts only, closed loop: each client sends its next
-broadcast when the last is acked), no faults, on real processes, against both modes:
-median and p99 broadcast latency, acked broadcasts/s, peer messages per delivered broadcast
-and Phase 1 rounds per delivered broadcast, and the multipaxos/paxos ratio of each. Then
-the same under `--nemesis partition`: the fraction of broadcasts acked per mode. Prints one
+broadcast when the last is acked), no faults, on real processes, against every mode (Raft
+beside the two Paxos modes): median and p99 broadcast latency, acked broadcasts/s, peer
+messages per delivered broadcast and Phase 1 rounds (Raft: elections) per delivered
+broadcast, and the multipaxos/paxos ratio of each. Then the same under `--nemesis
+partition`: the fraction of broadcasts acked per mode. Prints one
 table and writes bench/out/protocols.json.
 """
 
@@ -28,7 +29,7 @@ from tobtest.runner import Runner
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
-PROTOCOLS = ("paxos", "multipaxos")
+PROTOCOLS = ("paxos", "multipaxos", "raft")
 
 
 def quantile(values: list[float], q: float) -> float:

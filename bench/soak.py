@@ -26,7 +26,7 @@ from runs import run_tobtest  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 NEMESES = ["partition", "kill", "pause", "clock", "link", "disk", "stall", "flip", "all"]
-PROTOCOLS = ["paxos", "multipaxos"]
+PROTOCOLS = ["paxos", "multipaxos", "raft"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "--time-limit", f"{args.time_limit:g}", "--rate", "60"]  # fmt: skip
                     if workload == "broadcast" and nemesis != "all":
                         run_args += ["--read-mode", "local,log", "--read-fraction", "0.2"]
-                    if workload == "register" and protocol == "multipaxos":
+                    if workload == "register" and protocol in ("multipaxos", "raft"):
                         run_args += ["--read-mode", "log,lease"]
                     name = f"{protocol}-{workload}-{nemesis}-{seed}"
                     jobs.append((name, run_args, seed))

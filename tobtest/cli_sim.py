@@ -133,7 +133,7 @@ def sim(
             why = ("a node-shell bug, which the simulator cannot show (run it with tobtest "
                    "run)" if name == "no-fsync" else "not a seeded bug of this core")  # fmt: skip
             raise SimBadArguments(f"--bug {name} is {why}; {protocol} has: {', '.join(known)}")
-    if protocol != "multipaxos" and read_mode and "lease" in read_mode:
+    if "lease" not in sim_run.READ_MODES.get(protocol, ()) and read_mode and "lease" in read_mode:
         raise SimBadArguments(f"{protocol} does not serve lease reads")
     base = sim_run.SimSpec(
         protocol=protocol, seed=0, nodes=nodes, bugs=tuple(dict.fromkeys(bug)),

@@ -162,6 +162,22 @@ class BuiltinKind(NodeKind):
                 }
             ),
         ),  # fmt: skip
+        "raft": ProtocolInfo(
+            read_modes=("local", "log", "lease"),
+            bugs=("commit-old-term", "vote-not-persisted", "no-truncate"),
+            status_fields=frozenset(
+                {
+                    "role",
+                    "leader",
+                    "ballot",
+                    "chosen_index",
+                    "delivered",
+                    "accepted_unchosen",
+                    "phase1_rounds",
+                    "lease_remaining_ms",
+                }
+            ),
+        ),  # fmt: skip
     }
 
     def argv(self, launch: NodeLaunch) -> list[str]:

@@ -55,7 +55,10 @@ FAULTS = ("partition", "cut", "slow", "weather", "stall", "flip", "crash", "paus
 NETWORK_FAULTS = ("partition", "cut", "slow", "weather", "stall", "flip")  # one at a time
 PROCESS_FAULTS = ("crash", "pause")  # a stream of their own, overlapping the network's
 # Read modes each core serves (per-slot Paxos refuses `lease`).
-READ_MODES: dict[str, tuple[str, ...]] = {"multipaxos": ("local", "log", "lease")}
+READ_MODES: dict[str, tuple[str, ...]] = {
+    "multipaxos": ("local", "log", "lease"),
+    "raft": ("local", "log", "lease"),
+}
 DEFAULT_READ_MODES = ("local", "log")
 CHUNK_MS = 250.0  # virtual time run between two looks at the wall clock
 FINAL_READ_MS = 200.0  # virtual time the final reads get

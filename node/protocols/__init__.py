@@ -25,11 +25,18 @@ def _multipaxos() -> type[Protocol]:
     return MultiPaxosProtocol
 
 
+def _raft() -> type[Protocol]:
+    from tobtest.node.protocols.raft import RaftProtocol
+
+    return RaftProtocol
+
+
 # name -> loader of the core class; loaders keep imports lazy so a broken mode cannot
 # stop the others from loading.
 PROTOCOLS: dict[str, Callable[[], type[Protocol]]] = {
     "paxos": _paxos,
     "multipaxos": _multipaxos,
+    "raft": _raft,
 }
 
 

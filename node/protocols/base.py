@@ -55,7 +55,7 @@ class ClientRead:
 
     `local`: this node's delivered prefix at once. `log`: the read is itself an entry in the
     log and is answered with the prefix delivered before it (linearizable). `lease`: served
-    by a leader holding a lease (multipaxos only); other cores refuse it with an error.
+    by a leader holding a lease (multipaxos, raft); other cores refuse it with an error.
     Reply: {"type": "read_ok", "value": [...], "mode": mode}.
     """
 

@@ -50,10 +50,11 @@ def test_store_writes_a_run_that_check_reads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--protocol", "raft"], "unknown protocol 'raft'"),
+        (["--protocol", "zab"], "unknown protocol 'zab'"),
         (["--protocol", "paxos", "--bug", "forget-promise"], "not a seeded bug of this core"),
         (["--protocol", "paxos", "--bug", "no-fsync"], "node-shell bug"),
         (["--protocol", "paxos", "--read-mode", "lease"], "does not serve lease reads"),
+        (["--protocol", "raft", "--bug", "forget-promise"], "not a seeded bug of this core"),
         (["--faults", "meteor"], "unknown fault meteor"),
         (["--seeds", "0"], "--seeds"),
     ],
@@ -79,3 +80,12 @@ def test_every_bug_catalogue_of_the_core_is_accepted() -> None:
     for attr in dir(multipaxos):
         if attr.endswith("BUGS"):
             assert set(getattr(multipaxos, attr)) <= set(names)
+
+
+def test_raft_runs_clean_and_knows_its_seeded_bugs() -> None:
+    from tobtest.node.protocols import raft
+    from tobtest.sim_run import bug_names
+
+    assert bug_names("raft") == raft.BUGS
+    code, out = sim("--protocol", "raft", "--seeds", "2", *SHORT)
+    assert code == 0, out
