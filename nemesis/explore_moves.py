@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 Undo = Callable[[], Awaitable[Any]]
 WAIT_POLL_S = 0.02
+FLAP_S = (1.0, 4.0)  # how long the network flaps
+FLAP_STEP_MS = (20.0, 400.0)  # how long each partition (or heal) of a flap lasts
 ELECT_WAIT_S = 3.0  # how long a move waits for another node to take the lead
 WINDOW_WAIT_S = 1.5  # how long kill-unchosen waits for a node holding unchosen accepts
 
@@ -135,6 +137,33 @@ async def leader_churn(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
         deposed.append(node)
         await asyncio.sleep(ex.rng.uniform(0.0, 0.3))
     return {"nodes": deposed}, _nothing
+
+
+async def flap(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """A flapping network: for a second or a few, the partition changes every few tens to
+    hundreds of milliseconds (a drawn shape, a one-way cut of one link, or healed), so
+    that the changes land inside rounds: accepts that reach some acceptors and not others,
+    replies lost after their request took effect, a decision one node never hears (the
+    proxy drops a message cut off while it is delayed). Ends healed."""
+    names = list(ex.ctx.node_names)
+    until = ex.now() + ex.rng.uniform(*FLAP_S)
+    changes = cuts = heals = 0
+    while ex.now() < until:
+        draw = ex.rng.random()
+        if draw < 0.3:
+            await ex.ctx.faults.heal()
+            heals += 1
+        elif draw < 0.6:
+            src, dst = ex.rng.sample(names, 2)
+            await ex.ctx.faults.partition({dst: [src]})
+            cuts += 1
+        else:
+            shape = ex.rng.choice(sorted(PARTITION_SHAPES))
+            await ex.ctx.faults.partition(PARTITION_SHAPES[shape](names, ex.rng))
+        changes += 1
+        await asyncio.sleep(log_uniform(ex.rng, *FLAP_STEP_MS) / 1000.0)
+    await ex.ctx.faults.heal()
+    return {"changes": changes, "one_way_cuts": cuts, "heals": heals}, _nothing
 
 
 # ---- processes ----------------------------------------------------------------------------
@@ -397,6 +426,7 @@ MOVES: tuple[Move, ...] = (
     Move("split", "partition", split, NET),
     Move("mute-leader", "partition", mute_leader, NET),
     Move("deaf-leader", "partition", deaf_leader, NET),
+    Move("flap", "partition", flap, NET),
     Move("kill-leader", "kill", kill_leader, PROC),
     Move("kill-follower", "kill", kill_follower, PROC),
     Move("kill-minority", "kill", kill_minority, PROC),
