@@ -35,6 +35,8 @@ Undo = Callable[[], Awaitable[Any]]
 WAIT_POLL_S = 0.02
 FLAP_S = (1.0, 4.0)  # how long the network flaps
 FLAP_STEP_MS = (20.0, 400.0)  # how long each partition (or heal) of a flap lasts
+STARVE_PERIOD_MS = (10, 20, 50, 100)  # a starved node's duty cycle
+STARVE_STOPPED = (0.3, 0.9)  # the share of each period it spends stopped
 ELECT_WAIT_S = 3.0  # how long a move waits for another node to take the lead
 WINDOW_WAIT_S = 1.5  # how long kill-unchosen waits for a node holding unchosen accepts
 
@@ -277,6 +279,25 @@ async def stall_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
     return {**value, "cut_off_awake_s": round(awake_s, 3)}, undo
 
 
+async def starve(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """A node starved of CPU for the hold (a noisy neighbour, GC thrash): stopped for most
+    of every few tens of milliseconds, so it keeps working, late. The leader half the time:
+    its heartbeats and lease renewals slip while its clock runs on; else any node, whose
+    promises and accepts then trail the others'."""
+    node, is_leader = await leader_or_random(ex)
+    if ex.rng.random() < 0.5:
+        node, is_leader = ex.rng.choice(list(ex.ctx.node_names)), False
+    period_ms = float(ex.rng.choice(STARVE_PERIOD_MS))
+    stopped_ms = round(period_ms * ex.rng.uniform(*STARVE_STOPPED), 1)
+    throttled = await ex.ctx.faults.throttle([node], stopped_ms, period_ms)
+
+    async def undo() -> list[str]:
+        return await ex.ctx.faults.unthrottle(throttled)
+
+    value = {"nodes": throttled, "leader": is_leader, "stopped_ms": stopped_ms}
+    return {**value, "period_ms": period_ms}, undo
+
+
 async def depose_and_crash(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
     """Isolates the leader; once another node leads, kills one of its followers (it just
     promised the new ballot) and brings it back on the old leader's side of a flipped
@@ -436,6 +457,7 @@ MOVES: tuple[Move, ...] = (
     Move("pause-leader", "pause", pause_leader, PROC),
     Move("pause-follower", "pause", pause_follower, PROC),
     Move("stall-leader", "pause", stall_leader, PROC | NET | LINK),
+    Move("starve", "pause", starve, PROC),
     Move("delay-leader", "link", delay_leader, LINK),
     Move("slow-node", "link", slow_node, LINK),
     Move("flaky-links", "link", flaky_links, LINK),
