@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 Undo = Callable[[], Awaitable[Any]]
 WAIT_POLL_S = 0.02
+FLAP_S = (1.0, 4.0)  # how long the network flaps
+FLAP_STEP_MS = (20.0, 400.0)  # how long each partition (or heal) of a flap lasts
+STARVE_PERIOD_MS = (10, 20, 50, 100)  # a starved node's duty cycle
+STARVE_STOPPED = (0.3, 0.9)  # the share of each period it spends stopped
 ELECT_WAIT_S = 3.0  # how long a move waits for another node to take the lead
 WINDOW_WAIT_S = 1.5  # how long kill-unchosen waits for a node holding unchosen accepts
 
@@ -135,6 +139,33 @@ async def leader_churn(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
         deposed.append(node)
         await asyncio.sleep(ex.rng.uniform(0.0, 0.3))
     return {"nodes": deposed}, _nothing
+
+
+async def flap(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """A flapping network: for a second or a few, the partition changes every few tens to
+    hundreds of milliseconds (a drawn shape, a one-way cut of one link, or healed), so
+    that the changes land inside rounds: accepts that reach some acceptors and not others,
+    replies lost after their request took effect, a decision one node never hears (the
+    proxy drops a message cut off while it is delayed). Ends healed."""
+    names = list(ex.ctx.node_names)
+    until = ex.now() + ex.rng.uniform(*FLAP_S)
+    changes = cuts = heals = 0
+    while ex.now() < until:
+        draw = ex.rng.random()
+        if draw < 0.3:
+            await ex.ctx.faults.heal()
+            heals += 1
+        elif draw < 0.6:
+            src, dst = ex.rng.sample(names, 2)
+            await ex.ctx.faults.partition({dst: [src]})
+            cuts += 1
+        else:
+            shape = ex.rng.choice(sorted(PARTITION_SHAPES))
+            await ex.ctx.faults.partition(PARTITION_SHAPES[shape](names, ex.rng))
+        changes += 1
+        await asyncio.sleep(log_uniform(ex.rng, *FLAP_STEP_MS) / 1000.0)
+    await ex.ctx.faults.heal()
+    return {"changes": changes, "one_way_cuts": cuts, "heals": heals}, _nothing
 
 
 # ---- processes ----------------------------------------------------------------------------
@@ -246,6 +277,25 @@ async def stall_leader(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
 
     value = {"nodes": [node], "leader": is_leader, "inbound_delay_ms": delay}
     return {**value, "cut_off_awake_s": round(awake_s, 3)}, undo
+
+
+async def starve(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """A node starved of CPU for the hold (a noisy neighbour, GC thrash): stopped for most
+    of every few tens of milliseconds, so it keeps working, late. The leader half the time:
+    its heartbeats and lease renewals slip while its clock runs on; else any node, whose
+    promises and accepts then trail the others'."""
+    node, is_leader = await leader_or_random(ex)
+    if ex.rng.random() < 0.5:
+        node, is_leader = ex.rng.choice(list(ex.ctx.node_names)), False
+    period_ms = float(ex.rng.choice(STARVE_PERIOD_MS))
+    stopped_ms = round(period_ms * ex.rng.uniform(*STARVE_STOPPED), 1)
+    throttled = await ex.ctx.faults.throttle([node], stopped_ms, period_ms)
+
+    async def undo() -> list[str]:
+        return await ex.ctx.faults.unthrottle(throttled)
+
+    value = {"nodes": throttled, "leader": is_leader, "stopped_ms": stopped_ms}
+    return {**value, "period_ms": period_ms}, undo
 
 
 async def depose_and_crash(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
@@ -397,6 +447,7 @@ MOVES: tuple[Move, ...] = (
     Move("split", "partition", split, NET),
     Move("mute-leader", "partition", mute_leader, NET),
     Move("deaf-leader", "partition", deaf_leader, NET),
+    Move("flap", "partition", flap, NET),
     Move("kill-leader", "kill", kill_leader, PROC),
     Move("kill-follower", "kill", kill_follower, PROC),
     Move("kill-minority", "kill", kill_minority, PROC),
@@ -406,6 +457,7 @@ MOVES: tuple[Move, ...] = (
     Move("pause-leader", "pause", pause_leader, PROC),
     Move("pause-follower", "pause", pause_follower, PROC),
     Move("stall-leader", "pause", stall_leader, PROC | NET | LINK),
+    Move("starve", "pause", starve, PROC),
     Move("delay-leader", "link", delay_leader, LINK),
     Move("slow-node", "link", slow_node, LINK),
     Move("flaky-links", "link", flaky_links, LINK),

@@ -19,9 +19,11 @@ replayed or composed step never trips the cluster's assertions; it records what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from tobtest.nemesis.grudge import normalize
 from tobtest.workloads.client import ClientError, request_once
@@ -45,8 +47,15 @@ STEP_KINDS: dict[str, tuple[str, ...]] = {
     "link-clear": (),  # only the background latency again
     # the background on the links from now on: latency on every link, and optionally links
     # with a weather of their own (delay, jitter, loss, duplicate)
+    # starve nodes of CPU: each stopped `stopped_ms` of every `period_ms` until unthrottled
+    "throttle": ("nodes", "stopped_ms", "period_ms"),
+    "unthrottle": ("nodes",),  # back to full speed (default: every throttled node)
     "weather": ("delay_ms", "jitter_ms", "links"),
 }
+
+
+def _positive(x: Any) -> TypeGuard[float]:
+    return isinstance(x, int | float) and not isinstance(x, bool) and x > 0
 
 
 def _state(ctx: NemesisContext, name: str) -> str:
@@ -67,6 +76,7 @@ class Faults:
         self.clocks: dict[str, dict[str, Any]] = {}
         self.link_faults: list[dict[str, Any]] = []
         self._run_base: list[dict[str, Any]] | None = None  # the run's own background latency
+        self.throttles: dict[str, asyncio.Task[None]] = {}  # node -> its duty cycle
 
     def start_clock(self) -> None:
         """Offsets count from now (the start of the main phase)."""
@@ -180,6 +190,44 @@ class Faults:
         self._log("resume", nodes=names)
         return names
 
+    async def throttle(
+        self, nodes: Iterable[str], stopped_ms: float, period_ms: float
+    ) -> list[str]:
+        """Starves running nodes of CPU, as a noisy neighbour or a run of GC pauses would:
+        each is stopped (SIGSTOP) for `stopped_ms` of every `period_ms` until unthrottled.
+        Unlike a pause it keeps working, late: timers fire late, replies and accepts leave
+        late, its clients wait. The cluster still counts it as running; a kill or a pause
+        of the node meanwhile wins (a stopped-by-throttle node is never resumed by it once
+        the cluster counts it otherwise)."""
+        stopped_s = max(0.0, min(stopped_ms, period_ms)) / 1000.0
+        period_s = max(period_ms / 1000.0, 0.001)
+        names = [n for n in self._names(nodes, "running") if n not in self.throttles]
+        for name in names:
+            self.throttles[name] = asyncio.create_task(self._duty_cycle(name, stopped_s, period_s))
+        self._log("throttle", nodes=names, stopped_ms=stopped_ms, period_ms=period_ms)
+        return names
+
+    async def _duty_cycle(self, name: str, stopped_s: float, period_s: float) -> None:
+        cluster = self.ctx.cluster
+        while True:
+            stopped = cluster.signal_running(name, signal.SIGSTOP)
+            try:
+                await asyncio.sleep(stopped_s)
+            finally:  # also when unthrottled mid-stop: never leave the node stopped
+                if stopped:
+                    cluster.signal_running(name, signal.SIGCONT)
+            await asyncio.sleep(period_s - stopped_s)
+
+    async def unthrottle(self, nodes: Iterable[str] | None = None) -> list[str]:
+        names = [n for n in (self.throttles if nodes is None else nodes) if n in self.throttles]
+        for name in names:
+            task = self.throttles.pop(name)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._log("unthrottle", nodes=names)
+        return names
+
     def down(self) -> list[str]:
         return [n for n in self.ctx.node_names if _state(self.ctx, n) == "killed"]
 
@@ -241,6 +289,13 @@ class Faults:
             )
         if do == "clock":
             return await self.clock(step.get("nodes") or {})
+        if do == "throttle":
+            stopped_ms, period_ms = step.get("stopped_ms"), step.get("period_ms")
+            if not _positive(stopped_ms) or not _positive(period_ms):
+                raise ValueError("throttle needs stopped_ms and period_ms, numbers > 0")
+            return await self.throttle(step.get("nodes") or [], stopped_ms, period_ms)
+        if do == "unthrottle":
+            return await self.unthrottle(step.get("nodes"))
         if do == "clock-reset":
             return await self.clock_reset(step.get("nodes"))
         actions = {
@@ -255,6 +310,8 @@ class Faults:
 
     async def heal_everything(self) -> dict[str, Any]:
         """Undoes every fault in force, whatever put it there (before the final reads)."""
+        if self.throttles:
+            await self.unthrottle()
         resumed = await self.resume(self.paused())
         restarted = await self.restart(self.down())
         await self.heal()

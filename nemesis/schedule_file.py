@@ -396,9 +396,15 @@ class _Parser:
                 args["isolate"] = self.target(raw["isolate"], at("isolate"))
         elif kind in ("heal", "link-clear"):
             self._args(raw, line, {"do"}, what)
-        elif kind in ("kill", "restart", "pause", "resume", "clock-reset"):
+        elif kind == "throttle":
+            self._args(raw, line, {"do", "nodes", "as", "stopped_ms", "period_ms"}, what)
+            args["nodes"] = self.target(self._required(raw, "nodes", line, what), at("nodes"))
+            for key in ("stopped_ms", "period_ms"):
+                value = self._required(raw, key, line, what)
+                args[key] = self.number(value, at(key), f"{what}: {key}", 0.001, 1e6)
+        elif kind in ("kill", "restart", "pause", "resume", "clock-reset", "unthrottle"):
             self._args(raw, line, {"do", "nodes", "as"}, what)
-            if kind != "clock-reset" or "nodes" in raw:
+            if kind not in ("clock-reset", "unthrottle") or "nodes" in raw:
                 args["nodes"] = self.target(self._required(raw, "nodes", line, what), at("nodes"))
         elif kind == "clock":
             op = self._required(raw, "op", line, what)

@@ -52,7 +52,9 @@ from tobtest.nemesis.schedule_file import (
 log = logging.getLogger("tobtest.nemesis.schedule")
 NEMESIS_OP_TIMEOUT_S = 10.0
 HEAL_TIMEOUT_S = 30.0
-NODE_KINDS = ("kill", "restart", "pause", "resume", "clock", "clock-reset")
+NODE_KINDS = (
+    "kill", "restart", "pause", "resume", "clock", "clock-reset", "throttle", "unthrottle",
+)  # fmt: skip
 STATUS_TIMEOUT_S = 0.5
 
 Statuses = Callable[[Sequence[str]], Awaitable[dict[str, dict[str, Any] | None]]]
@@ -477,12 +479,18 @@ class ScheduleDriver(_Recording):
             return faults.apply_step({"do": kind, **args}), []
         if kind == "clock-reset" and "nodes" not in args:
             return faults.clock_reset(), list(names)
+        if kind == "unthrottle" and "nodes" not in args:
+            return faults.unthrottle(), list(names)
         nodes = resolved["nodes"] = await resolve(args["nodes"], notes)
         if kind == "clock":
             params = {k: v for k, v in args.items() if k not in ("nodes",)}
             return faults.clock({n: dict(params) for n in nodes}), nodes
         if kind == "clock-reset":
             return faults.clock_reset(nodes), nodes
+        if kind == "throttle":
+            return faults.throttle(nodes, args["stopped_ms"], args["period_ms"]), nodes
+        if kind == "unthrottle":
+            return faults.unthrottle(nodes), nodes
         primitive = {
             "kill": faults.kill,
             "restart": faults.restart,

@@ -287,6 +287,18 @@ class Cluster:
         node.state = NodeState.RUNNING
         _wait_status(node.popen.pid, psutil.STATUS_RUNNING, psutil.STATUS_SLEEPING)
 
+    def signal_running(self, name: str, signum: int) -> bool:
+        """Sends `signum` to a node the cluster counts as running, without waiting for its
+        effect and without changing its state (a throttle's brief stops and starts). True if
+        it was sent."""
+        node = self.nodes[name]
+        if node.state is not NodeState.RUNNING or node.popen is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            node.popen.send_signal(signum)
+            return True
+        return False
+
     def kill(self, name: str) -> None:
         node = self.nodes[name]
         assert node.state is not NodeState.KILLED, f"kill {name}: it is already killed"

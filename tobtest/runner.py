@@ -38,6 +38,7 @@ from tobtest.node_kind import check_config
 from tobtest.ports import PortPlan
 from tobtest.quiesce import Quiescence
 from tobtest.workloads import WORKLOADS, Workload
+from tobtest.workloads.base import Outcome
 from tobtest.workloads.client import ClientError, NodeClient
 
 log = logging.getLogger("tobtest.runner")
@@ -47,6 +48,12 @@ LEADER_POLL_S = 0.25
 # are where its lease reads are most at risk.
 LEASE_LEADER_POLL_S = 0.05
 LEASE_READS_TO_LEADER = 0.75  # the share of lease reads sent to the node said to lead
+# A lease read refused with `not-leader` or `no-lease` naming a leader is asked again there
+# after a short pause, a few times, as clients of a leader-based store follow redirects:
+# such reads meet a new leader in its first moments, where lease arithmetic and its
+# barriers are most at risk.
+LEASE_REDIRECTS_MAX = 8
+LEASE_REDIRECT_PAUSE_S = (0.001, 0.01)
 QUIESCE_POLL_S = 0.2
 
 
@@ -91,6 +98,8 @@ class Runner:
             random.Random(f"{config.seed}:workload"), config.workload_options()
         )
         self._node_rng = random.Random(f"{config.seed}:nodes")
+        # Redirects depend on the replies: their own rng keeps the node stream seeded.
+        self._redirect_rng = random.Random(f"{config.seed}:redirects")
         self._next_process = config.client_count
         self._leader_hint: str | None = None
         self._lease_reads = "lease" in getattr(self.workload, "read_modes", ())
@@ -282,8 +291,10 @@ class Runner:
                 if self.workload.retries and len(self.cluster.names) > 1:
                     other = self._node_rng.choice([n for n in self.cluster.names if n != node])
                     fallback = (other, self._client(clients, other))
-                outcome_type = await self._invoke(process, node, client, op, fallback)
-                if outcome_type == "info":
+                outcome = await self._invoke(process, node, client, op, fallback)
+                if self._lease_reads and op.get("read_mode") == "lease":
+                    outcome = await self._follow_redirects(process, clients, op, outcome, deadline)
+                if outcome.type == "info":
                     # Jepsen: a process with an indeterminate op never issues another;
                     # the worker carries on as a fresh process with fresh connections.
                     process = self._fresh_process()
@@ -293,6 +304,27 @@ class Runner:
         finally:
             for c in clients.values():
                 await c.close()
+
+    async def _follow_redirects(
+        self,
+        process: int,
+        clients: dict[str, NodeClient],
+        op: dict[str, Any],
+        outcome: Outcome,
+        deadline: float,
+    ) -> Outcome:
+        """Asks a refused lease read again at the leader its refusal named (see
+        LEASE_REDIRECTS_MAX), each time as an op of its own."""
+        assert self.cluster is not None
+        for _ in range(LEASE_REDIRECTS_MAX):
+            leader = outcome.extra.get("leader")
+            if outcome.type != "fail" or leader not in self.cluster.names:
+                break
+            await asyncio.sleep(self._redirect_rng.uniform(*LEASE_REDIRECT_PAUSE_S))
+            if time.monotonic() >= deadline:
+                break
+            outcome = await self._invoke(process, leader, self._client(clients, leader), op)
+        return outcome
 
     def _client(self, clients: dict[str, NodeClient], node: str) -> NodeClient:
         assert self.cluster is not None
@@ -308,7 +340,7 @@ class Runner:
         client: NodeClient,
         op: dict[str, Any],
         fallback: tuple[str, NodeClient] | None = None,
-    ) -> str:
+    ) -> Outcome:
         # msg_id is the workload's own handle; the history keeps the op's meaning.
         extra = {k: v for k, v in op.items() if k not in ("f", "value", "msg_id")}
         self.recorder.record("invoke", process, op["f"], op.get("value"), node=node, **extra)
@@ -324,7 +356,7 @@ class Runner:
             **{**extra, **outcome.extra},
         )
         self.progress.counts[outcome.type] += 1
-        return outcome.type
+        return outcome
 
     async def _final_read(self, node: str, op: dict[str, Any]) -> None:
         assert self.cluster is not None
@@ -335,7 +367,7 @@ class Runner:
             # within the budget rather than record a failed read at once.
             deadline = time.monotonic() + self.config.final_read_timeout_s
             while True:
-                outcome_type = await self._invoke(process, node, client, op)
+                outcome_type = (await self._invoke(process, node, client, op)).type
                 if outcome_type == "ok" or time.monotonic() >= deadline:
                     return
                 if outcome_type == "info":

@@ -29,6 +29,19 @@ class Outcome:
     node: str | None = None
 
 
+# Refusals of a read that a leader serves, whose reply may name the leader to ask instead.
+REDIRECT_CODES = frozenset({"not-leader", "no-lease"})
+
+
+def leader_named(reply: dict[str, Any]) -> str | None:
+    """The node a `not-leader` or `no-lease` refusal names as leader (as its history name),
+    or None: clients follow such a redirect, as clients of a leader-based store do."""
+    leader = reply.get("leader")
+    if reply.get("code") not in REDIRECT_CODES or isinstance(leader, bool):
+        return None
+    return f"n{leader + 1}" if isinstance(leader, int) and leader >= 0 else None
+
+
 class Workload(ABC):
     name: str = "?"
     # Checkers that judge this workload's histories, by registry name, and their options.

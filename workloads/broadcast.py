@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tobtest.workloads.base import Outcome, Workload
+from tobtest.workloads.base import Outcome, Workload, leader_named
 from tobtest.workloads.client import ClientError, NodeClient
 
 # Error codes after which the node surely did not take the broadcast in.
@@ -72,7 +72,9 @@ class BroadcastWorkload(Workload):
         if reply.get("type") == "read_ok":
             value = reply.get("value")
             return Outcome("ok", value if isinstance(value, list) else None)
-        return Outcome("fail", None, error=f"{reply.get('code')}: {reply.get('text', reply)}")
+        error = f"{reply.get('code')}: {reply.get('text', reply)}"
+        leader = leader_named(reply)
+        return Outcome("fail", None, error=error, extra={"leader": leader} if leader else {})
 
     async def _broadcast(
         self,

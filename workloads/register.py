@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tobtest.workloads.base import Outcome, Workload, outcome_of_client_error
+from tobtest.workloads.base import Outcome, Workload, leader_named, outcome_of_client_error
 from tobtest.workloads.broadcast import DEFINITE_ERRORS
 from tobtest.workloads.client import ClientError, NodeClient
 
@@ -87,4 +87,6 @@ class RegisterWorkload(Workload):
             return Outcome("fail", op["value"], error="cas: register did not hold from")
         code = str(reply.get("code", "unexpected-reply"))
         definite = code in DEFINITE_ERRORS or is_read
-        return Outcome("fail" if definite else "info", op["value"], error=f"{code}")
+        leader = leader_named(reply) if is_read else None
+        extra = {"leader": leader} if leader else {}
+        return Outcome("fail" if definite else "info", op["value"], error=f"{code}", extra=extra)

@@ -251,3 +251,25 @@ def test_weather_gives_every_link_its_own_latency_and_sometimes_loss() -> None:
     assert said["delay_ms"] == 60.0 and said["loss_max"] > 0
     lo, hi = said["link_delay_ms"]
     assert lo <= hi and describe_weather(0.0, []) == {"delay_ms": 0.0}
+
+
+@pytest.mark.timeout(60)
+def test_flap_changes_the_partition_many_times_and_ends_healed(tmp_path) -> None:
+    explorer = make_explorer(tmp_path, seed=5)
+    flap = next(m for m in MOVES if m.name == "flap")
+
+    async def play() -> dict[str, Any]:
+        await explorer.observer.poll()
+        value, undo = await flap.start(explorer)
+        await undo()
+        return value
+
+    value = asyncio.run(play())
+    steps = [s["do"] for s in explorer.ctx.faults.executed]
+    assert value["changes"] >= 3 and steps.count("partition") + steps.count("heal") > 3
+    assert steps[-1] == "heal" and explorer.ctx.faults.grudge == {}
+    one_way = [
+        s["grudge"] for s in explorer.ctx.faults.executed
+        if s["do"] == "partition" and len(s["grudge"]) == 1
+    ]  # fmt: skip
+    assert value["one_way_cuts"] == 0 or one_way, "a one-way cut drops one link's messages"

@@ -5,6 +5,7 @@ arguments, so that the log replays through `apply_step`."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from types import SimpleNamespace
 from typing import Any
 
@@ -54,6 +55,12 @@ class FakeCluster:
 
     async def wait_ready(self, names: list[str]) -> None:
         return None
+
+    def signal_running(self, name: str, signum: int) -> bool:
+        if self.nodes[name].state.value != "running":
+            return False
+        self.calls.append((signal.Signals(signum).name, name))
+        return True
 
     def client_address(self, name: str) -> tuple[str, int]:
         return ("127.0.0.1", 1)  # nothing listens: clock requests are not answered
@@ -190,3 +197,36 @@ def test_weather_links_are_per_link_over_the_background_and_replay() -> None:
     replay = make_ctx(list(run_base))
     asyncio.run(replay.faults.apply_step(step))
     assert replay.proxy.calls[0] == sent, "the logged step replays the same links"
+
+
+def test_throttle_stops_and_starts_a_node_until_unthrottled_and_heal_ends_it() -> None:
+    ctx = make_ctx()
+    cluster = ctx.cluster
+
+    async def scenario() -> tuple[list[str], int]:
+        throttled = await ctx.faults.throttle(["n1", "n9"], stopped_ms=5, period_ms=10)
+        await ctx.faults.throttle(["n1"], stopped_ms=5, period_ms=10)  # already: no second
+        await asyncio.sleep(0.1)
+        await ctx.faults.kill(["n2"])
+        assert await ctx.faults.throttle(["n2"], 5, 10) == [], "a killed node is not throttled"
+        await ctx.faults.unthrottle(["n1"])
+        cycles = len(cluster.calls)
+        await asyncio.sleep(0.05)
+        assert len(cluster.calls) == cycles, "unthrottled: no more signals"
+        await ctx.faults.throttle(["n3"], stopped_ms=50, period_ms=100)
+        await asyncio.sleep(0.01)  # inside n3's first stop
+        await ctx.faults.heal_everything()
+        return throttled, cycles
+
+    throttled, cycles = asyncio.run(scenario())
+    assert throttled == ["n1"] and not ctx.faults.throttles
+    stops = [c for c in cluster.calls if c == ("SIGSTOP", "n1")]
+    starts = [c for c in cluster.calls if c == ("SIGCONT", "n1")]
+    assert len(stops) >= 5 and len(stops) == len(starts), "every stop is followed by a start"
+    n3 = [verb for verb, name in cluster.calls if name == "n3" and verb.startswith("SIG")]
+    assert n3 and n3[-1] == "SIGCONT", "healing never leaves a node stopped"
+    steps = [s for s in ctx.faults.executed if s["do"] in ("throttle", "unthrottle")]
+    assert steps[0]["nodes"] == ["n1"] and steps[0]["stopped_ms"] == 5
+    assert {"throttle", "unthrottle"} <= set(STEP_KINDS)
+    with pytest.raises(ValueError, match="throttle needs"):
+        asyncio.run(ctx.faults.apply_step({"do": "throttle", "nodes": ["n1"]}))

@@ -139,6 +139,11 @@ BAD = [
         "links: loss is a probability",
     ),
     ("steps:\n  - sleep_s: 1\n  - do: weather\n    links: fast\n", 4, "links: expected"),
+    (
+        "steps:\n  - sleep_s: 1\n  - do: throttle\n    nodes: leader\n    stopped_ms: 5\n",
+        3,
+        "missing argument 'period_ms'",
+    ),
     ("steps:\n  - sleep_s: 1\n  - sleep_s: 2\n    do: heal\n", 3, "exactly one of"),
     ("steps:\n  - sleep_s: 1\n  - repeat: 0\n    steps: [{do: heal}]\n", 3, "repeat: expected"),
     ("steps:\n  - sleep_s: 1\n  - remember: leader\n", 3, "missing argument 'as'"),
@@ -180,3 +185,15 @@ def test_an_executed_log_loads_and_a_bad_one_names_its_line(tmp_path: Path) -> N
     bad.write_text("steps:\n- at_s: 1.5\n  do: kill\n- at_s: -1\n  do: heal\n")
     with pytest.raises(ScheduleError, match=r"bad.yaml:4: at_s"):
         load_executed(bad)
+
+
+def test_throttle_and_unthrottle_steps_parse_with_targets() -> None:
+    text = (
+        "steps:\n  - sleep_s: 1\n  - do: throttle\n    nodes: leader\n"
+        "    stopped_ms: 8\n    period_ms: 20\n  - do: unthrottle\n"
+    )
+    steps = parse_schedule(text, "starve.yaml", nodes=3).steps
+    throttle, unthrottle = steps[1], steps[2]
+    assert throttle.kind == "throttle" and throttle.args["stopped_ms"] == 8.0
+    assert throttle.args["period_ms"] == 20.0 and throttle.args["nodes"] == "leader"
+    assert unthrottle.kind == "unthrottle" and "nodes" not in unthrottle.args

@@ -73,3 +73,41 @@ def test_every_nemesis_at_once_is_recorded_healed_and_valid(tmp_path, protocol):
     assert flips and all({"old_leader", "new_leader", "restarted"} <= set(v) for v in flips)
     final_reads = [op for op in history if op.f == "read" and op.type == "ok"]
     assert final_reads, "the healed cluster answered its final reads"
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(90)
+def test_a_refused_lease_read_is_asked_again_at_the_leader_it_names(tmp_path):
+    # The leader is cut off now and then: lease reads meet refusals that name a leader.
+    config = TestConfig(
+        protocol="multipaxos",
+        read_modes=["lease"],
+        read_fraction=0.5,
+        nemesis=["partition"],
+        partition_shapes=["primaries"],
+        nemesis_interval_s=1.5,
+        time_limit_s=6,
+        store=str(tmp_path),
+        seed=3,
+    )
+    runner = Runner(config)
+    result = asyncio.run(runner.run())
+    assert_no_processes_left(tmp_path)
+    assert result.valid is True, result.results
+    history = read_history(runner.store.history_path)
+    invokes: dict[object, list] = {}
+    for op in history:
+        if op.f == "read" and op.type == "invoke":
+            invokes.setdefault(op.process, []).append(op)
+    redirected = [
+        op for op in history
+        if op.f == "read" and op.type == "fail" and op.extra.get("leader")
+    ]  # fmt: skip
+    assert redirected, "some lease reads were refused with a leader named"
+    followed = 0
+    for refusal in redirected:
+        later = [i for i in invokes[refusal.process] if i.index > refusal.index]
+        if later and later[0].node == refusal.extra["leader"]:
+            followed += 1
+            assert later[0].extra.get("read_mode") == "lease"
+    assert followed >= len(redirected) // 2, (followed, len(redirected))
