@@ -6,8 +6,9 @@ several seeds, with the bug and without it, and counts invalid verdicts.
     .venv/bin/python bench/bugs.py --list
     .venv/bin/python bench/bugs.py --generic           # one configuration for every bug
 
-`--generic` knows nothing of any bug: every bug of both catalogues (the classic fixtures
-and the subtle ones, `SUBTLE_BUGS` in the protocol cores) runs under the same command line
+`--generic` knows nothing of any bug: every bug of the catalogues (the classic fixtures,
+the subtle ones, `SUBTLE_BUGS` in the protocol cores, and Raft's `BUGS`, which have no
+recipe of their own) runs under the same command line
 per protocol, the exploring nemesis with the default workload mix (`GENERIC`), and the
 correct nodes run each protocol's command once per seed. It reports, per bug, the seeds
 caught, the time from the start of the main phase to the first anomaly, and the kinds.
@@ -90,6 +91,12 @@ def catalogue() -> dict[str, tuple[str, str]]:
         module = importlib.import_module(f"tobtest.node.protocols.{protocol}")
         for bug in getattr(module, "SUBTLE_BUGS", ()):
             bugs[bug] = ("subtle", protocol)
+    from tobtest.node.protocols import PROTOCOLS
+
+    if "raft" in PROTOCOLS:  # Raft's fixtures have no recipe: only the generic run has them
+        raft = importlib.import_module("tobtest.node.protocols.raft")
+        for bug in getattr(raft, "BUGS", ()):
+            bugs[bug] = ("raft", "raft")
     return bugs
 
 
