@@ -60,6 +60,11 @@ class TestConfig:
     node_cmd: str | None = None
     node_caps: list[str] = field(default_factory=list)
     node_read_modes: list[str] | None = None
+    # A Maelstrom node command (`--maelstrom`, tobtest.maelstrom): run behind a shim each.
+    maelstrom: str | None = None
+    # Checkers run beside the workload's own (`--checker`), e.g. total-order on a
+    # Maelstrom broadcast whose node claims a total order.
+    extra_checkers: list[str] = field(default_factory=list)
     base_port: int | None = None
     op_timeout_s: float = 2.0
     # Send ops to the node that claims to lead (when exactly one does), not a random node.
@@ -149,6 +154,10 @@ class TestConfig:
             args += ["--no-explore-feedback"]
         for bug in self.bugs:
             args += ["--bug", bug]
+        if self.maelstrom is not None:
+            args += ["--maelstrom", self.maelstrom]
+        for name in self.extra_checkers:
+            args += ["--checker", name]
         if self.node_cmd is not None:
             args += ["--node-cmd", self.node_cmd]
             if self.node_caps:
