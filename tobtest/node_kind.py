@@ -421,7 +421,7 @@ def check_config(config: Any) -> NodeKind:
     have = kind.capabilities
     declare = " (declare it with --node-caps)" if isinstance(kind, CommandKind) else ""
     if kind.hosts_services and "clock" not in have:
-        declare = " (tobtest has no clock control over a Maelstrom node)"
+        declare = " (its clock faults go through libfaketime: apt-get install libfaketime)"
     for name, needs in needs_of(list(config.nemesis)).items():
         missing = sorted(needs - have)
         if missing:

@@ -14,6 +14,7 @@ clock control; its status (answered by the shim) has no role, leader or progress
 
 from __future__ import annotations
 
+import glob
 import os
 import shlex
 import shutil
@@ -26,6 +27,19 @@ from tobtest.node_kind import NodeKind, NodeKindError, NodeLaunch
 
 # The label of a Maelstrom run's `--protocol` (test name, store folder) unless given.
 MAELSTROM_PROTOCOL = "maelstrom"
+# Debian's libfaketime (`apt-get install faketime libfaketime`); TOBTEST_LIBFAKETIME may
+# name another build, or be empty to do without.
+LIBFAKETIME_GLOB = "/usr/lib/*/faketime/libfaketime.so.1"
+LIBFAKETIME_ENV = "TOBTEST_LIBFAKETIME"
+
+
+def libfaketime() -> str | None:
+    """The libfaketime to preload into Maelstrom nodes for clock faults, or None."""
+    if LIBFAKETIME_ENV in os.environ:
+        path = os.environ[LIBFAKETIME_ENV]
+        return path if path and os.path.isfile(path) else None
+    found = sorted(glob.glob(LIBFAKETIME_GLOB))
+    return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -50,7 +64,8 @@ class MaelstromKind(NodeKind):
 
     @property
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
-        return frozenset({"restart"})
+        # Clock faults go through libfaketime's timestamp file, where it is installed.
+        return frozenset({"restart", "clock"} if libfaketime() else {"restart"})
 
     @property
     def program(self) -> str:
@@ -80,6 +95,9 @@ class MaelstromKind(NodeKind):
             argv += ["--peer", f"{j}={host}:{port}"]
         for body in self.setup:
             argv += ["--setup", body]
+        lib = libfaketime()
+        if lib is not None:
+            argv += ["--faketime", lib, "--clock-file", str(launch.data_dir / "faketime.txt")]
         return [*argv, "--", *self.words]
 
     def signal_pid(self, pid: int) -> int:

@@ -13,7 +13,9 @@ body (e.g. the broadcast workload's `topology`) and waits for their replies, the
   "maelstrom", "id": 1, "body": {...}}` goes to the node as a Maelstrom request from a
   client id of this shim, with a fresh `msg_id`; the node's reply (matched by
   `in_reply_to`) comes back as `{"type": "maelstrom_ok", "in_reply_to": 1, "body": {...}}`.
-  `status` is answered by the shim (the node's pid, message counts).
+  `status` is answered by the shim (the node's pid, message counts); with `--faketime`
+  (libfaketime preloaded into the node), so is `clock`, the clock nemesis's request
+  (`tobtest.maelstrom.clock`).
 - carries node-to-node messages: a line the node writes whose `dest` is another node goes
   over the proxy link to it (`--peer J=HOST:PORT`), and lines arriving on `--peer-port`
   go to the node's stdin. A reply for a client of another shim (a node may forward a
@@ -41,8 +43,10 @@ import signal
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from tobtest.maelstrom.clock import ClockRequestError, FakeClock
 from tobtest.maelstrom.services import SERVICES
 from tobtest.nemesis.proxy import arm_parent_death_signal
 
@@ -168,7 +172,7 @@ class Shim:
         self.received: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.started_at = time.monotonic()
-        self.crashed: asyncio.Future[str] | None = None
+        self.clock = FakeClock(args.clock_file) if args.faketime else None
 
     # ---- the node's stdin and stdout -----------------------------------------------------
 
@@ -321,6 +325,7 @@ class Shim:
             "messages_received": dict(self.received),
             "pending_requests": len(self.pending),
             "dropped_outgoing": sum(p.dropped for p in self.peers.values()),
+            **({"clock": self.clock.state()} if self.clock is not None else {}),
             **dict(self.counts),
         }
 
@@ -332,6 +337,14 @@ class Shim:
         kind = request.get("type")
         if kind == "status":
             writer.write(encode({**self.status(), "in_reply_to": request_id}))
+            return
+        if kind == "clock" and self.clock is not None:
+            try:
+                state = self.clock.apply(request)
+            except ClockRequestError as exc:
+                writer.write(encode(_error(request_id, "bad-request", str(exc))))
+                return
+            writer.write(encode({"type": "clock_ok", "in_reply_to": request_id, "clock": state}))
             return
         body = request.get("body")
         if kind != "maelstrom" or not isinstance(body, dict) or "type" not in body:
@@ -378,10 +391,14 @@ class Shim:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         launcher = [sys.executable, "-m", "tobtest.launch", "--parent-pid", str(os.getpid())]
+        env = dict(os.environ)
+        if self.clock is not None:
+            env.update(self.clock.env(self.args.faketime))
+            self.clock.started()
         self.proc = await asyncio.create_subprocess_exec(
             *launcher, "--", *self.args.command,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            limit=MAX_LINE_BYTES + 1,
+            limit=MAX_LINE_BYTES + 1, env=env,
         )  # fmt: skip
         servers: list[asyncio.Server] = []
         try:
@@ -449,6 +466,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--setup", action="append", default=[], help="a body sent after init")
     parser.add_argument("--init-timeout", type=float, default=INIT_TIMEOUT_S)
+    parser.add_argument("--faketime", default=None, help="libfaketime, preloaded into the node")
+    parser.add_argument("--clock-file", type=Path, default=None, help="its timestamp file")
     parser.add_argument("command", nargs="+")
     return parser.parse_args(argv)
 
