@@ -173,6 +173,17 @@ class Shim:
         self.counts: Counter[str] = Counter()
         self.started_at = time.monotonic()
         self.clock = FakeClock(args.clock_file) if args.faketime else None
+        # Why the shim exits, said last (after the node is gone) so that it is the last
+        # line of the log, which the cluster reports.
+        self.last_words: str | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
+
+    def program(self) -> str:
+        """The node's program as the user knows it: "python3 raft.py"."""
+        words = [Path(self.args.command[0]).name]
+        if len(self.args.command) > 1 and not self.args.command[1].startswith("-"):
+            words.append(Path(self.args.command[1]).name)
+        return " ".join(words)
 
     # ---- the node's stdin and stdout -----------------------------------------------------
 
@@ -286,6 +297,7 @@ class Shim:
 
     async def on_peer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Lines from the proxy links into this node: for the node, or a client here."""
+        self._connections.add(writer)
         try:
             while True:
                 try:
@@ -306,9 +318,11 @@ class Shim:
                     self.to_client(message)
                 else:
                     self.counts["misrouted"] += 1
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            # Cancelled when the shim exits: ending quietly keeps the log's last line ours.
             return
         finally:
+            self._connections.discard(writer)
             writer.close()
 
     # ---- tobtest's clients -------------------------------------------------------------------
@@ -364,6 +378,7 @@ class Shim:
 
     async def on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = self.new_client()  # one Maelstrom client id per connection
+        self._connections.add(writer)
         try:
             while True:
                 try:
@@ -376,9 +391,10 @@ class Shim:
                     writer.write(encode({"type": "error", "code": "malformed", "text": "not JSON"}))
                     continue
                 self.on_request(request, client, writer)
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, asyncio.CancelledError):
             return
         finally:
+            self._connections.discard(writer)
             for key in [k for k, (w, _) in self.pending.items() if w is writer]:
                 del self.pending[key]
             writer.close()
@@ -405,7 +421,7 @@ class Shim:
             try:
                 await self.handshake()
             except NodeCrashed as exc:
-                log(f"node {self.node_id} ({self.args.command[0]}) {exc}")
+                self.last_words = f"node {self.node_id} ({self.program()}) {exc}"
                 return EXIT_CRASH
             try:
                 servers = [
@@ -415,7 +431,7 @@ class Shim:
                                                limit=MAX_LINE_BYTES + 1),
                 ]  # fmt: skip
             except OSError as exc:
-                log(f"cannot listen on 127.0.0.1: {exc.strerror or exc}")
+                self.last_words = f"cannot listen on 127.0.0.1: {exc.strerror or exc}"
                 return EXIT_PORT_IN_USE
             pump = asyncio.create_task(self.pump_stdout())
             stopped = asyncio.create_task(stop.wait())
@@ -424,13 +440,15 @@ class Shim:
             for task in (stopped, parent):
                 task.cancel()
             if pump.done() and isinstance(pump.exception(), NodeCrashed):
-                log(f"node {self.node_id} crashed: it {pump.exception()}")
+                self.last_words = f"node {self.node_id} crashed: it {pump.exception()}"
                 return EXIT_CRASH
             pump.cancel()
             return 0
         finally:
             for server in servers:
                 server.close()
+            for connection in list(self._connections):
+                connection.close()
             for outbound in [*self.peers.values(), self.services]:
                 outbound.close()
             if self.proc.returncode is None:
@@ -476,7 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if not arm_parent_death_signal(args.parent_pid):
         return 0  # the runner is already gone: nothing to run for
-    return asyncio.run(Shim(args).run())
+    shim = Shim(args)
+    code = asyncio.run(shim.run())
+    if shim.last_words:
+        log(shim.last_words)
+    return code
 
 
 if __name__ == "__main__":
