@@ -170,6 +170,9 @@ class Cluster:
             disk_fault=self.spec.disk_fault,
             extra_args=self.spec.node_args,
             service_port=self._service_port(),
+            direct_peers={
+                j: (HOST, self.ports.peer_ports[j]) for j in range(self.spec.n) if j != i
+            },
         )
         return self.spec.kind.argv(launch)
 

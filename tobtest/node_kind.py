@@ -80,6 +80,9 @@ class NodeLaunch:
     extra_args: tuple[str, ...] = ()
     # Where the harness serves a node kind's services (Maelstrom's lin-kv...), if it does.
     service_port: int | None = None
+    # node id -> its own peer socket, bypassing the proxy: only for what is not node-to-node
+    # traffic (a Maelstrom node's reply to a client whose shim is another node's).
+    direct_peers: dict[int, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

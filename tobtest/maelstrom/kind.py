@@ -93,6 +93,8 @@ class MaelstromKind(NodeKind):
         ]  # fmt: skip
         for j, (host, port) in sorted(launch.peers.items()):
             argv += ["--peer", f"{j}={host}:{port}"]
+        for j, (host, port) in sorted(launch.direct_peers.items()):
+            argv += ["--client-route", f"{j}={host}:{port}"]
         for body in self.setup:
             argv += ["--setup", body]
         lib = libfaketime()

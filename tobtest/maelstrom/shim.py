@@ -19,8 +19,10 @@ body (e.g. the broadcast workload's `topology`) and waits for their replies, the
 - carries node-to-node messages: a line the node writes whose `dest` is another node goes
   over the proxy link to it (`--peer J=HOST:PORT`), and lines arriving on `--peer-port`
   go to the node's stdin. A reply for a client of another shim (a node may forward a
-  client's request to another node, which answers the client itself) takes the link to
-  that shim. Client ids say their shim: shim i owns c(i+1), c(i+1+n), c(i+1+2n), ...
+  client's request to another node, which answers the client itself) goes straight to
+  that shim's peer port (`--client-route J=HOST:PORT`): clients are not behind the
+  network the nemesis cuts, as in Maelstrom, and the proxy counts only node-to-node
+  messages. Client ids say their shim: shim i owns c(i+1), c(i+1+n), c(i+1+2n), ...
 - passes messages for `lin-kv`, `seq-kv`, `lin-tso` (and `lww-kv`, answered not-supported)
   to the harness's services (`--service-port`), and their replies back to the node.
 
@@ -164,6 +166,12 @@ class Shim:
             node_name(j): Outbound(node_name(j), host, port) for j, (host, port) in args.peer
         }
         self.services = Outbound("services", HOST, args.service_port, self._from_service)
+        # Replies to clients of other shims go straight there (Maelstrom's clients are not
+        # behind the network the nemesis cuts); through the proxy links when not given.
+        self.client_routes = {
+            node_name(j): Outbound(node_name(j), host, port)
+            for j, (host, port) in args.client_route
+        }
         # (client id, msg_id) -> (the client's connection, its request id)
         self.pending: dict[tuple[str, int], tuple[asyncio.StreamWriter, Any]] = {}
         self._next_msg_id = 0
@@ -272,7 +280,8 @@ class Shim:
                 self.to_client(message)
             else:
                 self.counts["client_replies_forwarded"] += 1
-                self.peers[node_name(owner or 0)].send(line)
+                owner_name = node_name(owner or 0)
+                (self.client_routes.get(owner_name) or self.peers[owner_name]).send(line)
         else:
             self.counts["unroutable"] += 1
 
@@ -449,7 +458,7 @@ class Shim:
                 server.close()
             for connection in list(self._connections):
                 connection.close()
-            for outbound in [*self.peers.values(), self.services]:
+            for outbound in [*self.peers.values(), *self.client_routes.values(), self.services]:
                 outbound.close()
             if self.proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -480,6 +489,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--client-port", type=int, required=True)
     parser.add_argument("--peer-port", type=int, required=True)
     parser.add_argument("--peer", type=_peer, action="append", default=[])
+    parser.add_argument(
+        "--client-route", type=_peer, action="append", default=[],
+        help="J=HOST:PORT: shim J's own peer port, for replies to its clients",
+    )  # fmt: skip
     parser.add_argument("--service-port", type=int, required=True)
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--setup", action="append", default=[], help="a body sent after init")
