@@ -76,6 +76,11 @@ class TestConfig:
     quiet_period_s: float = 1.0
     final_read_timeout_s: float = 5.0
 
+    def __post_init__(self) -> None:
+        # A Maelstrom run left at the built-in node's protocol is labelled as what it is.
+        if self.maelstrom is not None and self.protocol == "paxos":
+            self.protocol = "maelstrom"
+
     @property
     def client_count(self) -> int:
         return self.concurrency if self.concurrency is not None else 2 * self.nodes

@@ -374,9 +374,11 @@ def node_kind_for(config: Any) -> NodeKind:
     maelstrom = getattr(config, "maelstrom", None)
     if maelstrom is not None:
         from tobtest.maelstrom.kind import MaelstromKind
+        from tobtest.nemesis.registry import needs_of
         from tobtest.workloads.maelstrom import setup_bodies
 
-        return MaelstromKind(maelstrom, setup_bodies(config.workload, config.nodes))
+        clock = any("clock" in needs for needs in needs_of(list(config.nemesis)).values())
+        return MaelstromKind(maelstrom, setup_bodies(config.workload, config.nodes), clock)
     template = getattr(config, "node_cmd", None)
     if template is None:
         return BUILTIN

@@ -49,6 +49,8 @@ class MaelstromKind(NodeKind):
     command: str
     # Bodies (JSON text) each shim sends after `init`, e.g. the broadcast's `topology`.
     setup: tuple[str, ...] = ()
+    # Whether the run moves clocks: only then is libfaketime preloaded into the nodes.
+    clock_faults: bool = False
     words: tuple[str, ...] = field(init=False)
     # The harness serves lin-kv, seq-kv and lin-tso to these nodes (tobtest.maelstrom.services).
     hosts_services = True
@@ -97,7 +99,7 @@ class MaelstromKind(NodeKind):
             argv += ["--client-route", f"{j}={host}:{port}"]
         for body in self.setup:
             argv += ["--setup", body]
-        lib = libfaketime()
+        lib = libfaketime() if self.clock_faults else None
         if lib is not None:
             argv += ["--faketime", lib, "--clock-file", str(launch.data_dir / "faketime.txt")]
         return [*argv, "--", *self.words]

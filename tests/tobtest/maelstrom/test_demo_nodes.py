@@ -53,10 +53,11 @@ def history_of(store_or_run: Path) -> list[dict]:
 @needs_demo
 def test_the_gossip_demo_loses_nothing_under_partitions(tobtest_cluster):
     result = tobtest_cluster.run(
-        maelstrom=demo("broadcast.py"), workload="broadcast", protocol="maelstrom",
+        maelstrom=demo("broadcast.py"), workload="broadcast",
         nemesis="partition", nemesis_interval_s=2, time_limit_s=8, rate=30, seed=1,
     )  # fmt: skip
     assert result.valid is True, result.summary()
+    assert result.run_path.parent.name == "maelstrom-broadcast-partition"
     counts = result.results["checkers"]["set-full"]["counts"]
     assert counts["acknowledged"] > 50 and counts["stable"] == counts["acknowledged"]
     assert counts["lost"] == 0 and result.results["faults_applied"] >= 2
@@ -70,7 +71,7 @@ def test_the_gossip_demo_loses_what_a_killed_node_knew(tobtest_cluster):
     # It keeps its messages in memory and each gossip task remembers what it sent, so a
     # node restarted empty never hears of the older messages again: lost, as set-full says.
     result = tobtest_cluster.run(
-        maelstrom=demo("broadcast.py"), workload="broadcast", protocol="maelstrom",
+        maelstrom=demo("broadcast.py"), workload="broadcast",
         nemesis="kill", nemesis_targets=["one"], nemesis_interval_s=2, time_limit_s=8,
         rate=30, seed=1,
     )  # fmt: skip
@@ -87,26 +88,29 @@ def test_the_gossip_demo_loses_what_a_killed_node_knew(tobtest_cluster):
 @pytest.mark.parametrize("nemesis", ["partition", "pause"])
 def test_the_raft_demo_is_linearizable_under_partitions_and_pauses(tobtest_cluster, nemesis):
     result = tobtest_cluster.run(
-        maelstrom=demo("raft.py"), workload="lin-kv", protocol="maelstrom",
+        maelstrom=demo("raft.py"), workload="lin-kv",
         nemesis=nemesis, nemesis_interval_s=3, time_limit_s=12, rate=20, seed=2,
     )  # fmt: skip
     assert result.valid is True, result.summary()
     lin = result.results["checkers"]["linearizable"]
     assert lin["valid"] is True
     ops = result.results["ops"]
-    assert ops["ok"] > 20 and result.results["faults_applied"] >= 2
+    assert ops["ok"] >= 10 and result.results["faults_applied"] >= 2
     assert not tobtest_cluster.leftover_pids()
 
 
 def test_a_txn_node_on_the_lin_kv_service_is_checked_as_list_append(tobtest_cluster):
     result = tobtest_cluster.run(
-        maelstrom=helper("txn"), workload="txn-list-append", protocol="maelstrom",
+        maelstrom=helper("txn"), workload="txn-list-append",
         nemesis="partition", nemesis_interval_s=2, time_limit_s=5, rate=30, seed=1,
     )  # fmt: skip
     assert result.valid is True, result.summary()
     assert result.results["ops"]["ok"] > 50
     assert list(result.results["checkers"]) == ["list-append"]
     assert not tobtest_cluster.leftover_pids()
+    # A stored Maelstrom run is re-checked with its own workload's checkers.
+    recheck = run_cli("check", str(result.run_path))
+    assert recheck.returncode == 0 and "list-append: VALID" in recheck.stdout
 
 
 def one_line_error(result) -> str:

@@ -35,6 +35,7 @@ def test_a_shim_launches_the_node_with_its_ports_peers_and_setup():
     assert "--peer 0=127.0.0.1:7010 --peer 2=127.0.0.1:7012" in joined
     assert "--service-port 7020" in joined and "--parent-pid 42" in joined
     assert '"type": "topology"' in joined
+    assert "--faketime" not in argv  # preloaded only into runs that move clocks
 
 
 @pytest.fixture
