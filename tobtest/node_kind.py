@@ -446,6 +446,11 @@ def check_config(config: Any) -> NodeKind:
         if config.read_modes:
             raise NodeKindError(f"{who} serves no read modes (--read-mode goes without it)")
         return kind
+    if config.workload not in WORKLOAD_NEEDS:
+        raise NodeKindError(
+            f"workload {config.workload} is for Maelstrom nodes (it goes with --maelstrom); "
+            f"{who} runs {', '.join(WORKLOAD_NEEDS)}"
+        )
     missing = sorted(WORKLOAD_NEEDS.get(config.workload, frozenset()) - have)
     if missing:
         raise NodeKindError(

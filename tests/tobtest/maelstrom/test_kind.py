@@ -96,3 +96,8 @@ def test_the_reproduce_command_carries_the_maelstrom_command_and_extra_checkers(
     params = sub.make_context("run", argv[2:]).params
     assert params["maelstrom"] == "python3 node.py --flag"
     assert params["extra_checkers"] == ("total-order",) and params["workload"] == "broadcast"
+
+
+def test_a_maelstrom_workload_without_a_maelstrom_node_is_refused():
+    with pytest.raises(NodeKindError, match="workload lin-kv is for Maelstrom nodes"):
+        check_config(TestConfig(workload="lin-kv"))
