@@ -9,12 +9,19 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_no_processes_left
+from tests.conftest import (
+    assert_no_processes_left,
+    subprocess_env,
+    tobtest_argv,
+    tobtest_processes,
+)
 from tests.tobtest.test_cli import run_cli
 
 REPO = Path(__file__).resolve().parents[3]
@@ -161,3 +168,30 @@ def test_a_node_that_breaks_the_protocol_mid_run_is_a_recorded_crash(tmp_path):
     assert all("not a Maelstrom message" in op["value"]["reason"] for op in crashes)
     assert results_of(tmp_path)["ops"]  # the run went on and was checked
     assert_no_processes_left(tmp_path)
+
+
+def test_a_sigkilled_runner_leaves_no_shim_and_no_node(tmp_path):
+    runner = subprocess.Popen(
+        tobtest_argv("run", "--maelstrom", helper("echo"), "--workload", "lin-kv",
+                     "--time-limit", "60", "--nemesis", "none", "--store", str(tmp_path)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(),
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        history = tmp_path / "latest" / "history.jsonl"
+        while not (history.exists() and len(history.read_text().splitlines()) >= 20):
+            assert runner.poll() is None and time.monotonic() < deadline, runner.communicate()
+            time.sleep(0.2)
+        procs = tobtest_processes(tmp_path)  # the proxy, 3 shims and their 3 nodes
+        assert len(procs) == 7
+        # A stopped node cannot notice anything: the parent-death signals must end it.
+        node = next(p for p in procs if str(NODES) in " ".join(p.cmdline()))
+        node.suspend()
+        runner.kill()
+        runner.wait(timeout=10)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        runner.communicate()
+    assert_no_processes_left(tmp_path, timeout_s=5.0)
