@@ -167,6 +167,9 @@ def test_a_node_that_breaks_the_protocol_mid_run_is_a_recorded_crash(tmp_path):
     assert sorted(op["value"]["node"] for op in crashes) == ["n1", "n2", "n3"]
     assert all("not a Maelstrom message" in op["value"]["reason"] for op in crashes)
     assert results_of(tmp_path)["ops"]  # the run went on and was checked
+    assert (
+        "node-to-node, 0 per op" in result.stdout and "keep their state in memory" in result.stdout
+    )
     assert_no_processes_left(tmp_path)
 
 
