@@ -37,6 +37,12 @@ def _broadcast_elle() -> CheckFn:
     return check_broadcast
 
 
+def _set_full() -> CheckFn:
+    from tobtest.checker.set_full import check
+
+    return check
+
+
 def _elle() -> CheckFn:
     from tobtest.checker.elle import check
 
@@ -49,6 +55,8 @@ CHECKERS: dict[str, Callable[[], CheckFn]] = {
     "list-append": _list_append,
     # The broadcast history mapped onto list-append (one key): Elle's inference over a TOB.
     "broadcast-elle": _broadcast_elle,
+    # A broadcast checked as a grow-only set, per node (Maelstrom's broadcast; set-full).
+    "set-full": _set_full,
     # Jepsen's Elle itself (elle-cli), when its jar is configured; unknown otherwise.
     "elle": _elle,
 }

@@ -101,6 +101,8 @@ def render_report(run_dir: Path) -> str:
     timeline = _guard(notes, "timeline", lambda: build_timeline(run, marks), None)
     fig = figures(run)
     results = run.results or {}
+    if results.get("node_note"):
+        notes.append(f"Note: {results['node_note']}.")
     context: dict[str, Any] = {
         "verdict": verdict_word(run.valid),
         "verdict_css": verdict_class(run.valid),
@@ -113,6 +115,8 @@ def render_report(run_dir: Path) -> str:
         "fig": fig,
         "latency_all": fig.latency_ms.get("all"),
         "pair_count": len(run.pairs),
+        # Maelstrom's figure of merit: node-to-node messages per client op.
+        "network": results.get("network") or {},
         "has_results": run.results is not None,
         "sections": sections,
         "glance": _glance(sections, run),

@@ -160,7 +160,8 @@ class Faults:
 
     async def kill(self, nodes: Iterable[str]) -> list[str]:
         known = set(self.ctx.node_names)
-        names = [n for n in nodes if n in known and _state(self.ctx, n) != "killed"]
+        # A crashed node stays down: it is the node's failure, not a fault to undo.
+        names = [n for n in nodes if n in known and _state(self.ctx, n) in ("running", "paused")]
         for name in names:
             self.ctx.cluster.kill(name)
             self.clocks.pop(name, None)  # a restarted node starts on the real clock

@@ -39,7 +39,9 @@ class _TargetedNemesis(Nemesis):
 
 class KillNemesis(_TargetedNemesis):
     name = "kill"
-    needs = frozenset({"durable"})
+    # A restart that loses the node's state is allowed where the node kind says so
+    # (Maelstrom nodes); a node that declares `durable` also restarts.
+    needs = frozenset({"restart"})
 
     async def start(self, ctx: NemesisContext) -> Any:
         spec, targets = await self._targets(ctx)
@@ -61,7 +63,7 @@ class DiskNemesis(KillNemesis):
     """Kill and restart, with every node in lose-unsynced mode (see `node_args`)."""
 
     name = "disk"
-    needs = frozenset({"durable", "disk"})
+    needs = frozenset({"durable", "restart", "disk"})
     node_args = ("--disk-fault", "lose-unsynced")
 
 

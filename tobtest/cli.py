@@ -22,6 +22,7 @@ import click
 from tobtest.checker import CHECKERS
 from tobtest.cli_sim import sim
 from tobtest.config import TestConfig
+from tobtest.maelstrom.kind import MAELSTROM_PROTOCOL
 from tobtest.nemesis.partition import DEFAULT_SHAPES, SHAPE_NAMES
 from tobtest.nemesis.registry import NEMESES, parse_nemesis_list
 from tobtest.nemesis.targets import TARGET_SPECS
@@ -35,7 +36,7 @@ from tobtest.node_kind import (
     check_config,
 )
 from tobtest.ports import PortInUse
-from tobtest.workloads import WORKLOADS
+from tobtest.workloads import WORKLOAD_NAMES, workload_class
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_BAD_ARGS, EXIT_CRASH = 130, 254, 255
@@ -99,7 +100,12 @@ def cli(verbose: bool) -> None:
     "any name, passed as {protocol} [default: paxos; with --node-cmd: custom].",
 )
 @click.option(
-    "--workload", type=click.Choice(sorted(WORKLOADS)), default="broadcast", show_default=True
+    "--workload",
+    type=click.Choice(WORKLOAD_NAMES),
+    default="broadcast",
+    show_default=True,
+    help="tobtest's broadcast, txn, register; with --maelstrom Maelstrom's broadcast, lin-kv, "
+    "txn-list-append.",
 )
 @click.option(
     "--nemesis",
@@ -170,6 +176,12 @@ def cli(verbose: bool) -> None:
 @click.option("--node-read-modes", default=None,
               callback=_comma_list(READ_MODES, "read mode"),
               help="With --node-cmd: the read modes it serves [default: local].")  # fmt: skip
+@click.option("--maelstrom", default=None, metavar="CMD",
+              help="Test a node that speaks Maelstrom's protocol on stdin/stdout: the command "
+              "that starts one (split like a shell line), run behind a shim per node.")  # fmt: skip
+@click.option("--checker", "extra_checkers", multiple=True, type=click.Choice(sorted(CHECKERS)),
+              help="Also run this checker on the history (e.g. total-order for a Maelstrom "
+              "broadcast node that claims a total order).")  # fmt: skip
 @click.option("--suite", "suite_path", type=click.Path(dir_okay=False), default=None,
               help="Run the matrix of a suite YAML file instead of one test.")  # fmt: skip
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
@@ -201,6 +213,8 @@ def run(
     node_cmd: str | None,
     node_caps: list[str] | None,
     node_read_modes: list[str] | None,
+    maelstrom: str | None,
+    extra_checkers: tuple[str, ...],
     suite_path: str | None,
     junit_xml: str | None,
 ) -> None:
@@ -220,13 +234,24 @@ def run(
         raise BadArguments("--junit-xml goes with --suite")
     if node_cmd is None and (node_caps is not None or node_read_modes is not None):
         raise BadArguments("--node-caps and --node-read-modes go with --node-cmd")
+    if maelstrom is not None and node_cmd is not None:
+        raise BadArguments("--maelstrom and --node-cmd are two kinds of node; give one")
+    foreign = node_cmd is not None or maelstrom is not None
     if nemesis is None:
         # The exploring nemesis needs every capability; a node of your own starts with the
         # fault that needs none.
-        nemesis = ["partition"] if node_cmd is not None else ["explore"]
+        nemesis = ["partition"] if foreign else ["explore"]
+    if protocol is None:
+        protocol = "paxos"
+        if node_cmd is not None:
+            protocol = CUSTOM_PROTOCOL
+        elif maelstrom is not None:
+            protocol = MAELSTROM_PROTOCOL
     config = TestConfig(
         nodes=nodes,
-        protocol=protocol or (CUSTOM_PROTOCOL if node_cmd is not None else "paxos"),
+        protocol=protocol,
+        maelstrom=maelstrom,
+        extra_checkers=list(extra_checkers),
         workload=workload,
         nemesis=nemesis,
         node_cmd=node_cmd,
@@ -267,10 +292,11 @@ def run(
     try:
         code = run_with_console(config)
     except ClusterError as exc:
-        if config.node_cmd is None:
+        if config.node_cmd is None and config.maelstrom is None:
             raise
         # A node command that exits at once or never answers: the user's to fix (254).
-        raise click.ClickException(f"--node-cmd: {exc}") from None
+        option = "--node-cmd" if config.node_cmd is not None else "--maelstrom"
+        raise click.ClickException(f"{option}: {exc}") from None
     sys.exit(code)
 
 
@@ -338,9 +364,12 @@ def check(
     per_checker: dict[str, dict[str, Any]] = {}
     names = list(checkers)
     if run_dir is not None:
-        workload = WORKLOADS.get(load_config(run_dir).get("workload", "broadcast"))
+        stored = load_config(run_dir)
+        workload = workload_class(
+            stored.get("workload", "broadcast"), maelstrom=stored.get("maelstrom") is not None
+        )
         if workload is not None:
-            names = names or list(workload.checkers)
+            names = names or [*workload.checkers, *stored.get("extra_checkers", [])]
             per_checker = {k: dict(v) for k, v in workload.checker_options.items()}
     lin = per_checker.setdefault("linearizable", {})
     if model is not None:

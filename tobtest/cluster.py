@@ -31,6 +31,9 @@ from typing import IO, Any
 
 import psutil
 
+from tobtest.maelstrom.services import Services
+from tobtest.maelstrom.services import bind_socket as bind_service_socket
+from tobtest.maelstrom.services import serve as serve_services
 from tobtest.node_kind import BUILTIN, NodeKind, NodeLaunch, node_name
 from tobtest.ports import HOST, PortInUse, PortPlan
 from tobtest.workloads.client import ClientError, request_once
@@ -50,6 +53,8 @@ class NodeState(enum.Enum):
     RUNNING = "running"
     PAUSED = "paused"
     KILLED = "killed"
+    # Exited on its own during the run (a node that crashed): not restarted by the nemeses.
+    CRASHED = "crashed"
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class NodeProcess:
     state: NodeState = NodeState.KILLED
     log_file: IO[bytes] | None = field(default=None, repr=False)
     starts: int = 0
+    # The process pause stopped (the node kind's signal_pid: a shim's node), until resumed.
+    paused_pid: int | None = None
 
 
 # Every process any Cluster in this interpreter started and has not yet reaped: the atexit
@@ -130,6 +137,11 @@ class Cluster:
         self.ports = ports or PortPlan.allocate(spec.n, spec.base_port)
         self.names = [node_name(i) for i in range(spec.n)]
         self.proxy: subprocess.Popen[bytes] | None = None
+        # Services the harness hosts for the node kind (Maelstrom's lin-kv, ...): the socket
+        # is bound now, so that the nodes' command lines can name its port.
+        self._service_sock = bind_service_socket() if spec.kind.hosts_services else None
+        self._services: asyncio.Server | None = None
+        self.services: Services | None = None
         self._proxy_log: IO[bytes] | None = None
         self.nodes: dict[str, NodeProcess] = {
             node_name(i): NodeProcess(
@@ -157,12 +169,22 @@ class Cluster:
             bugs=self.spec.bugs,
             disk_fault=self.spec.disk_fault,
             extra_args=self.spec.node_args,
+            service_port=self._service_port(),
+            direct_peers={
+                j: (HOST, self.ports.peer_ports[j]) for j in range(self.spec.n) if j != i
+            },
         )
         return self.spec.kind.argv(launch)
+
+    def _service_port(self) -> int | None:
+        return None if self._service_sock is None else int(self._service_sock.getsockname()[1])
 
     async def start(self) -> None:
         """Starts the proxy and every node and waits until all of them answer."""
         try:
+            if self._service_sock is not None:
+                self.services = Services()
+                self._services = await serve_services(self.services, self._service_sock)
             await self._start_proxy()
             for node in self.nodes.values():
                 self._spawn(node)
@@ -275,17 +297,23 @@ class Cluster:
         node = self.nodes[name]
         assert node.state is NodeState.RUNNING, f"pause {name}: it is {node.state.value}"
         assert node.popen is not None
-        node.popen.send_signal(signal.SIGSTOP)
+        pid = self.spec.kind.signal_pid(node.popen.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
         node.state = NodeState.PAUSED
-        _wait_status(node.popen.pid, psutil.STATUS_STOPPED)
+        node.paused_pid = pid
+        _wait_status(pid, psutil.STATUS_STOPPED)
 
     def resume(self, name: str) -> None:
         node = self.nodes[name]
         assert node.state is NodeState.PAUSED, f"resume {name}: it is {node.state.value}"
         assert node.popen is not None
-        node.popen.send_signal(signal.SIGCONT)
+        pid = node.paused_pid or node.popen.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
         node.state = NodeState.RUNNING
-        _wait_status(node.popen.pid, psutil.STATUS_RUNNING, psutil.STATUS_SLEEPING)
+        node.paused_pid = None
+        _wait_status(pid, psutil.STATUS_RUNNING, psutil.STATUS_SLEEPING)
 
     def signal_running(self, name: str, signum: int) -> bool:
         """Sends `signum` to a node the cluster counts as running, without waiting for its
@@ -306,11 +334,25 @@ class Cluster:
         _force_end(node.popen)
         _LIVE.pop(node.popen.pid, None)
         node.state = NodeState.KILLED
+        node.paused_pid = None
 
     def restart(self, name: str) -> None:
         node = self.nodes[name]
         assert node.state is NodeState.KILLED, f"restart {name}: it is {node.state.value}"
         self._spawn(node)
+
+    def reap_crashed(self) -> list[tuple[str, int, str]]:
+        """Nodes that exited on their own since the last call (not killed by a nemesis):
+        each marked crashed, with its exit code and the last line of its log."""
+        crashed = []
+        for node in self.nodes.values():
+            if node.state in (NodeState.RUNNING, NodeState.PAUSED) and node.popen is not None:
+                code = node.popen.poll()
+                if code is not None:
+                    _LIVE.pop(node.popen.pid, None)
+                    node.state = NodeState.CRASHED
+                    crashed.append((node.name, code, _last_line(node.log_path)))
+        return crashed
 
     def pids(self) -> list[int]:
         pids = [n.popen.pid for n in self.nodes.values() if n.popen is not None]
@@ -345,3 +387,8 @@ class Cluster:
         if self._proxy_log is not None:
             self._proxy_log.close()
             self._proxy_log = None
+        if self._services is not None:
+            self._services.close()
+            self._services = None
+        if self._service_sock is not None:
+            self._service_sock.close()

@@ -60,6 +60,11 @@ class TestConfig:
     node_cmd: str | None = None
     node_caps: list[str] = field(default_factory=list)
     node_read_modes: list[str] | None = None
+    # A Maelstrom node command (`--maelstrom`, tobtest.maelstrom): run behind a shim each.
+    maelstrom: str | None = None
+    # Checkers run beside the workload's own (`--checker`), e.g. total-order on a
+    # Maelstrom broadcast whose node claims a total order.
+    extra_checkers: list[str] = field(default_factory=list)
     base_port: int | None = None
     op_timeout_s: float = 2.0
     # Send ops to the node that claims to lead (when exactly one does), not a random node.
@@ -70,6 +75,11 @@ class TestConfig:
     quiesce_timeout_s: float = 20.0
     quiet_period_s: float = 1.0
     final_read_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        # A Maelstrom run left at the built-in node's protocol is labelled as what it is.
+        if self.maelstrom is not None and self.protocol == "paxos":
+            self.protocol = "maelstrom"
 
     @property
     def client_count(self) -> int:
@@ -149,6 +159,10 @@ class TestConfig:
             args += ["--no-explore-feedback"]
         for bug in self.bugs:
             args += ["--bug", bug]
+        if self.maelstrom is not None:
+            args += ["--maelstrom", self.maelstrom]
+        for name in self.extra_checkers:
+            args += ["--checker", name]
         if self.node_cmd is not None:
             args += ["--node-cmd", self.node_cmd]
             if self.node_caps:

@@ -116,6 +116,15 @@ def print_results(
             f"faults applied: {results.get('faults_applied', 0)}",
             highlight=False,
         )
+    network = results.get("network")
+    if network and network.get("messages_per_op") is not None:
+        out.print(
+            f"  messages: {network['messages']} node-to-node, "
+            f"{network['messages_per_op']:g} per op",
+            highlight=False,
+        )
+    if results.get("node_note"):
+        out.print(f"  note: {results['node_note']}", highlight=False)
     out.print(f"  {label}: {run_path}", highlight=False)
     if (run_path / "report.html").exists():
         out.print(f"  report: {run_path / 'report.html'}", highlight=False)

@@ -34,7 +34,9 @@ HOST = "127.0.0.1"
 CAPABILITIES: dict[str, str] = {
     "clock": "answers the `clock` control request (the clock nemesis; the exploring one)",
     "durable": "a killed node restarts from its data directory keeping what it acked "
-    "(kill, flip, disk; the exploring nemesis)",
+    "(the disk fault, the exploring nemesis; implies restart)",
+    "restart": "a killed node may be started again, even if it loses its state (kill, flip): "
+    "a kill that loses state is then the node's own doing, as Maelstrom's kill is",
     "disk": "runs in lose-unsynced mode when launched so (the disk nemesis; the exploring one)",
     "kv": "applies read/write/cas commands and acks with their result (the register workload)",
     "txn": "applies list-append transactions and acks with their reads (the txn workload)",
@@ -76,6 +78,11 @@ class NodeLaunch:
     bugs: tuple[str, ...] = ()
     disk_fault: str = "none"
     extra_args: tuple[str, ...] = ()
+    # Where the harness serves a node kind's services (Maelstrom's lin-kv...), if it does.
+    service_port: int | None = None
+    # node id -> its own peer socket, bypassing the proxy: only for what is not node-to-node
+    # traffic (a Maelstrom node's reply to a client whose shim is another node's).
+    direct_peers: dict[int, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -96,6 +103,12 @@ class NodeKind(ABC):
     """A kind of node: its launch and its abilities."""
 
     capabilities: frozenset[str] = frozenset()
+    # Whether the harness hosts services for these nodes (NodeLaunch.service_port).
+    hosts_services: bool = False
+
+    def signal_pid(self, pid: int) -> int:
+        """The process that pause and resume signal, given the one launched."""
+        return pid
 
     @abstractmethod
     def argv(self, launch: NodeLaunch) -> list[str]:
@@ -121,7 +134,7 @@ class NodeKind(ABC):
 class BuiltinKind(NodeKind):
     """`python -m tobtest.node`: the node this repository ships (node/)."""
 
-    capabilities = frozenset({"clock", "durable", "disk", "kv", "txn"})
+    capabilities = frozenset({"clock", "durable", "restart", "disk", "kv", "txn"})
     # Mirrors node/protocols (PROTOCOLS, each core's BUGS + SUBTLE_BUGS, the reads it
     # refuses, its status()); test_node_kind.py checks that it still does.
     PROTOCOLS: dict[str, ProtocolInfo] = {
@@ -303,7 +316,8 @@ class CommandKind(NodeKind):
 
     @property
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
-        return self.caps
+        # A node that restarts keeping its state can be restarted.
+        return self.caps | ({"restart"} if "durable" in self.caps else set())
 
     @property
     def program(self) -> str:
@@ -373,6 +387,14 @@ WORKLOAD_DEFAULT_READS: dict[str, tuple[str, ...]] = {"register": ("log",)}
 
 def node_kind_for(config: Any) -> NodeKind:
     """The node kind a run config (`TestConfig`) names: BUILTIN unless `node_cmd` is set."""
+    maelstrom = getattr(config, "maelstrom", None)
+    if maelstrom is not None:
+        from tobtest.maelstrom.kind import MaelstromKind
+        from tobtest.nemesis.registry import needs_of
+        from tobtest.workloads.maelstrom import setup_bodies
+
+        clock = any("clock" in needs for needs in needs_of(list(config.nemesis)).values())
+        return MaelstromKind(maelstrom, setup_bodies(config.workload, config.nodes), clock)
     template = getattr(config, "node_cmd", None)
     if template is None:
         return BUILTIN
@@ -391,6 +413,10 @@ def _who(kind: NodeKind) -> str:
         if len(kind.words) > 1 and not kind.words[1].startswith("-") and "{" not in kind.words[1]:
             shown.append(Path(kind.words[1]).name)
         return f"the --node-cmd node ({' '.join(shown)})"
+    words = getattr(kind, "words", None)
+    if words:
+        shown = [Path(w).name for w in words[:2] if not w.startswith("-")]
+        return f"the --maelstrom node ({' '.join(shown)})"
     return "the built-in node"
 
 
@@ -403,8 +429,9 @@ def check_config(config: Any) -> NodeKind:
     from tobtest.nemesis.registry import needs_of
 
     kind = node_kind_for(config)
-    if isinstance(kind, CommandKind):
-        kind.check_program()
+    check_program = getattr(kind, "check_program", None)
+    if check_program is not None:
+        check_program()
     who = _who(kind)
     protocol = config.protocol
     offered = kind.protocols()
@@ -414,6 +441,8 @@ def check_config(config: Any) -> NodeKind:
         )
     have = kind.capabilities
     declare = " (declare it with --node-caps)" if isinstance(kind, CommandKind) else ""
+    if kind.hosts_services and "clock" not in have:
+        declare = " (its clock faults go through libfaketime: apt-get install libfaketime)"
     for name, needs in needs_of(list(config.nemesis)).items():
         missing = sorted(needs - have)
         if missing:
@@ -422,6 +451,22 @@ def check_config(config: Any) -> NodeKind:
                 f"nemesis {shown} needs node capability {', '.join(missing)}, which {who} "
                 f"lacks{declare}"
             )
+    if getattr(config, "maelstrom", None) is not None:
+        from tobtest.workloads.maelstrom import MAELSTROM_WORKLOADS
+
+        if config.workload not in MAELSTROM_WORKLOADS:
+            raise NodeKindError(
+                f"workload {config.workload} is not a Maelstrom workload (with --maelstrom: "
+                f"{', '.join(MAELSTROM_WORKLOADS)})"
+            )
+        if config.read_modes:
+            raise NodeKindError(f"{who} serves no read modes (--read-mode goes without it)")
+        return kind
+    if config.workload not in WORKLOAD_NEEDS:
+        raise NodeKindError(
+            f"workload {config.workload} is for Maelstrom nodes (it goes with --maelstrom); "
+            f"{who} runs {', '.join(WORKLOAD_NEEDS)}"
+        )
     missing = sorted(WORKLOAD_NEEDS.get(config.workload, frozenset()) - have)
     if missing:
         raise NodeKindError(

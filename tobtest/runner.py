@@ -37,7 +37,7 @@ from tobtest.nemesis.schedule import NemesisDriver, NemesisScheduler
 from tobtest.node_kind import check_config
 from tobtest.ports import PortPlan
 from tobtest.quiesce import Quiescence
-from tobtest.workloads import WORKLOADS, Workload
+from tobtest.workloads import Workload, workload_class
 from tobtest.workloads.base import Outcome
 from tobtest.workloads.client import ClientError, NodeClient
 
@@ -55,6 +55,9 @@ LEASE_READS_TO_LEADER = 0.75  # the share of lease reads sent to the node said t
 LEASE_REDIRECTS_MAX = 8
 LEASE_REDIRECT_PAUSE_S = (0.001, 0.01)
 QUIESCE_POLL_S = 0.2
+CRASH_POLL_S = 0.2
+# Status fields that measure a node's progress; without them there is nothing to wait on.
+PROGRESS_FIELDS = frozenset({"chosen_index", "delivered"})
 # Following the leader asks every node's status; a paused or starved node must not hold the
 # answer up (on loopback a live node answers in a millisecond or two).
 LEADER_STATUS_TIMEOUT_S = 0.1
@@ -97,7 +100,9 @@ class Runner:
         self.ports = PortPlan.allocate(config.nodes, config.base_port)
         self.store = RunStore.create(Path(config.store), config.test_name, config.to_dict())
         self.recorder = Recorder(self.store.history_path)
-        self.workload: Workload = WORKLOADS[config.workload](
+        workload = workload_class(config.workload, maelstrom=config.maelstrom is not None)
+        assert workload is not None, f"unknown workload {config.workload}"  # check_config ran
+        self.workload: Workload = workload(
             random.Random(f"{config.seed}:workload"), config.workload_options()
         )
         self._node_rng = random.Random(f"{config.seed}:nodes")
@@ -110,6 +115,7 @@ class Runner:
         self._lease_reads = "lease" in getattr(self.workload, "read_modes", ())
         self.cluster: Cluster | None = None
         self._t0 = time.monotonic()
+        self.network: dict[str, Any] | None = None  # node-to-node messages, from the proxy
 
     # ---- the whole run --------------------------------------------------------------------
 
@@ -133,10 +139,14 @@ class Runner:
             )
             await self.cluster.start()
             proxy = ProxyControl("127.0.0.1", self.cluster.ports.control_port)
+            crashes = asyncio.create_task(self._watch_crashes())
             try:
                 await self._main_phase(proxy)
                 await self._final_phase()
+                self.network = await self._network_counts(proxy)
             finally:
+                crashes.cancel()
+                self._record_crashes()
                 await proxy.close()
         finally:
             if self.cluster is not None:
@@ -166,9 +176,8 @@ class Runner:
             log.exception("could not write report.html for %s", self.store.path)
 
     def check(self) -> dict[str, Any]:
-        results = check_all(
-            self.recorder.ops, self.workload.checkers, per_checker=self.workload.checker_options
-        )
+        names = list(dict.fromkeys([*self.workload.checkers, *self.config.extra_checkers]))
+        results = check_all(self.recorder.ops, names, per_checker=self.workload.checker_options)
         results["seed"] = self.config.seed
         results["reproduce"] = self.config.reproduce_command()
         results["ops"] = dict(self.progress.counts)
@@ -178,6 +187,14 @@ class Runner:
             results["exploration"] = summary()
         if self.quiescence is not None:
             results["quiesce"] = self.quiescence.report()
+        if self.network is not None:
+            results["network"] = self.network
+        caps = self.node_kind.capabilities
+        if "restart" in caps and "durable" not in caps:
+            results["node_note"] = (
+                "these nodes keep their state in memory: a killed node restarts empty "
+                "(its kind declares restart, not durable)"
+            )
         self.store.write_results(results)
         return results
 
@@ -247,7 +264,14 @@ class Runner:
     async def _final_phase(self) -> None:
         assert self.cluster is not None
         self.progress.phase = "quiesce"
-        quiescence = await self._quiesce()
+        if PROGRESS_FIELDS & self.node_kind.status_fields(self.config.protocol):
+            quiescence = await self._quiesce()
+        else:
+            # Nothing in the nodes' status says how far they got: give them the workload's
+            # settling time (gossip reaching every node) and read.
+            await asyncio.sleep(getattr(self.workload, "settle_s", 0.0))
+            quiescence = self.quiescence = Quiescence(self.config.quiet_period_s)
+            quiescence.observe(await self._statuses(), 0.0)
         self.progress.phase = "final reads"
         final_op = self.workload.final_op()
         if final_op is not None:
@@ -396,6 +420,39 @@ class Runner:
         process = self._next_process
         self._next_process += 1
         return process
+
+    # ---- node crashes and messages ---------------------------------------------------------
+
+    async def _watch_crashes(self) -> None:
+        while True:
+            self._record_crashes()
+            await asyncio.sleep(CRASH_POLL_S)
+
+    def _record_crashes(self) -> None:
+        """A node that exited on its own is a recorded crash (`info`, process nemesis, f
+        `crash`), with its exit code and its log's last line; the run goes on without it."""
+        if self.cluster is None:
+            return
+        for name, code, reason in self.cluster.reap_crashed():
+            log.warning("node %s crashed (exit %s): %s", name, code, reason)
+            value = {"node": name, "exit": code, "reason": reason}
+            self.recorder.record("info", "nemesis", "crash", value, node=name)
+
+    async def _network_counts(self, proxy: ProxyControl) -> dict[str, Any] | None:
+        """Node-to-node messages the proxy carried (what nodes sent, dropped ones included)
+        and per client op: Maelstrom's figure of merit, messages per op."""
+        try:
+            status = await proxy.status()
+        except Exception:  # a figure, not a verdict: never worth failing the run for
+            log.warning("could not read the proxy's counts", exc_info=True)
+            return None
+        sent = 0
+        for link in status.get("links", []):
+            dropped = sum(v for k, v in link.items() if k.startswith("dropped_"))
+            sent += link.get("forwarded", 0) - link.get("duplicated", 0) + dropped
+        ops = sum(self.progress.counts.values())
+        per_op = round(sent / ops, 3) if ops else None
+        return {"messages": sent, "client_ops": ops, "messages_per_op": per_op}
 
     # ---- node status ----------------------------------------------------------------------
 

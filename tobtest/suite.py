@@ -14,6 +14,9 @@ A suite file:
       workload: [broadcast, txn]
     seeds: [1, 2]             # or test_count: 2 (seeds 1..N)
 
+A case may test a Maelstrom node (`maelstrom: "python3 raft.py"`, with Maelstrom's
+workloads, and `checker: [total-order]` for checkers beside the workload's own).
+
 A case may run a schedule file instead of the periodic nemeses (`nemesis-schedule:
 examples/flip.yaml`, a path from where tobtest runs; docs/schedules.md).
 
@@ -32,7 +35,9 @@ from typing import Any
 
 import yaml
 
+from tobtest.checker import CHECKERS
 from tobtest.config import TestConfig
+from tobtest.maelstrom.kind import MAELSTROM_PROTOCOL
 from tobtest.nemesis.partition import SHAPE_NAMES
 from tobtest.nemesis.registry import parse_nemesis_list
 from tobtest.nemesis.schedule_file import ScheduleError, load_schedule
@@ -45,7 +50,7 @@ from tobtest.node_kind import (
     NodeKindError,
     check_config,
 )
-from tobtest.workloads import WORKLOADS
+from tobtest.workloads import WORKLOAD_NAMES
 
 
 class SuiteError(Exception):
@@ -115,7 +120,7 @@ def _strings(v: Any) -> list[str]:
 OPTIONS: dict[str, tuple[str, Any]] = {
     "nodes": ("nodes", _int),
     "protocol": ("protocol", _protocol),
-    "workload": ("workload", _choice(WORKLOADS)),
+    "workload": ("workload", _choice(WORKLOAD_NAMES)),
     "nemesis": ("nemesis", _nemesis),
     "nemesis_interval": ("nemesis_interval_s", _number),
     "nemesis_schedule": ("nemesis_schedule", _schedule),
@@ -132,6 +137,8 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "node_cmd": ("node_cmd", _text),
     "node_caps": ("node_caps", _list_of(tuple(CAPABILITIES))),
     "node_read_modes": ("node_read_modes", _list_of(READ_MODES)),
+    "maelstrom": ("maelstrom", _text),
+    "checker": ("extra_checkers", _list_of(tuple(sorted(CHECKERS)))),
 }
 TOP_KEYS = {"name", "defaults", "matrix", "seeds", "test_count"}
 
@@ -188,7 +195,7 @@ def load_suite(path: Path, store: str = "store") -> Suite:
     suite = Suite(name)
     keys = list(matrix)
     options = dict(OPTIONS)
-    if not {"node_cmd", "node-cmd"} & {*defaults, *keys}:
+    if not {"node_cmd", "node-cmd", "maelstrom"} & {*defaults, *keys}:
         # Built-in nodes only: a protocol is one of theirs, said at the key that names it.
         options["protocol"] = ("protocol", _choice(BUILTIN.protocols()))
     for combo in itertools.product(*(matrix[k] for k in keys)):
@@ -208,9 +215,12 @@ def load_suite(path: Path, store: str = "store") -> Suite:
 
 def _check_node_kind(config: TestConfig, path: Path, given: set[str]) -> None:
     """A case its node kind cannot serve is refused with the file named (like the CLI)."""
-    if config.node_cmd is not None and "protocol" not in given:
-        config.protocol = CUSTOM_PROTOCOL
-    if config.node_cmd is not None and "nemesis" not in given and "nemesis_schedule" not in given:
+    if config.node_cmd is not None and config.maelstrom is not None:
+        raise SuiteError(f"{path}: maelstrom and node-cmd are two kinds of node; give one")
+    foreign = config.node_cmd is not None or config.maelstrom is not None
+    if foreign and "protocol" not in given:
+        config.protocol = CUSTOM_PROTOCOL if config.node_cmd is not None else MAELSTROM_PROTOCOL
+    if foreign and "nemesis" not in given and "nemesis_schedule" not in given:
         config.nemesis = ["partition"]  # the CLI's default for a node of your own
     if config.node_cmd is None and {"node_caps", "node_read_modes"} & given:
         raise SuiteError(f"{path}: node-caps and node-read-modes go with node-cmd")

@@ -300,3 +300,17 @@ def test_nemesis_ops_get_bars_in_their_own_column(invalid_run: Any) -> None:
         assert "nemesis" in bar["class"].split()
         lefts.add(bar["style"].split(";")[0])
     assert len(lefts) == 1
+
+
+def test_a_maelstrom_run_shows_messages_per_op_and_that_kills_lose_state(tmp_path: Path) -> None:
+    h = HistoryBuilder()
+    h.broadcast(0, 1, node="n1", position=0)
+    config = {**run_config("m", 1, False), "maelstrom": "python3 broadcast.py"}
+    run_dir = write_run(tmp_path, "m", "20260101T120000", h.ops, config, ("set-full",))
+    results = json.loads((run_dir / "results.json").read_text())
+    results["network"] = {"messages": 42, "client_ops": 2, "messages_per_op": 21.0}
+    results["node_note"] = "these nodes keep their state in memory"
+    (run_dir / "results.json").write_text(json.dumps(results))
+    page = Page(write_report(run_dir).read_text())
+    assert "messages per op 21.00 (42 node-to-node)" in _squash(page.all_text)
+    assert "Note: these nodes keep their state in memory." in page.all_text

@@ -147,7 +147,10 @@ def test_the_config_names_its_node_kind():
     assert node_kind_for(TestConfig()) is BUILTIN
     kind = node_kind_for(command_config(node_caps=["durable"]))
     assert isinstance(kind, CommandKind)
-    assert kind.capabilities == {"durable"} and kind.read_modes("custom") == ("local", "log")
+    assert kind.capabilities == {"durable", "restart"} and kind.read_modes("custom") == (
+        "local",
+        "log",
+    )
     assert command_config().workload_options()["read_modes"] == ["local", "log"]
 
 
@@ -155,7 +158,7 @@ def test_the_config_names_its_node_kind():
     ("changes", "message"),
     [
         ({"nemesis": ["explore"]}, "nemesis all (the exploring nemesis) needs node capability"),
-        ({"nemesis": ["partition", "kill"]}, "nemesis kill needs node capability durable"),
+        ({"nemesis": ["partition", "kill"]}, "nemesis kill needs node capability restart"),
         ({"nemesis": ["clock"], "node_caps": ["durable"]}, "nemesis clock needs node capa"),
         ({"nemesis": ["disk"], "node_caps": ["durable"]}, "disk needs node capability disk,"),
         ({"workload": "register"}, "workload register needs node capability kv"),

@@ -133,3 +133,22 @@ matrix: {{nemesis: [partition, kill]}}
     refused = text.replace("[partition, kill]", "[clock]")
     with pytest.raises(SuiteError, match="nemesis clock needs node capability clock"):
         load_suite(write(tmp_path, refused))
+
+
+def test_a_suite_runs_maelstrom_nodes_with_their_workloads_and_checkers(tmp_path):
+    text = """
+defaults: {maelstrom: "python3 raft.py", checker: [total-order]}
+matrix: {workload: [broadcast, lin-kv], nemesis: [partition, kill]}
+"""
+    suite = load_suite(write(tmp_path, text))
+    assert [(c.workload, c.nemesis) for c in suite.cases] == [
+        ("broadcast", ["partition"]), ("broadcast", ["kill"]),
+        ("lin-kv", ["partition"]), ("lin-kv", ["kill"]),
+    ]  # fmt: skip
+    assert {c.protocol for c in suite.cases} == {"maelstrom"}
+    assert suite.cases[0].maelstrom == "python3 raft.py"
+    assert suite.cases[0].extra_checkers == ["total-order"]
+    with pytest.raises(SuiteError, match="workload register is not a Maelstrom workload"):
+        load_suite(write(tmp_path, text.replace("[broadcast, lin-kv]", "[register]")))
+    with pytest.raises(SuiteError, match="two kinds of node"):
+        load_suite(write(tmp_path, text.replace("checker:", 'node-cmd: "x {id}", checker:')))
