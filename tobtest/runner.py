@@ -58,6 +58,9 @@ QUIESCE_POLL_S = 0.2
 CRASH_POLL_S = 0.2
 # Status fields that measure a node's progress; without them there is nothing to wait on.
 PROGRESS_FIELDS = frozenset({"chosen_index", "delivered"})
+# Following the leader asks every node's status; a paused or starved node must not hold the
+# answer up (on loopback a live node answers in a millisecond or two).
+LEADER_STATUS_TIMEOUT_S = 0.1
 
 
 @dataclass
@@ -103,10 +106,12 @@ class Runner:
             random.Random(f"{config.seed}:workload"), config.workload_options()
         )
         self._node_rng = random.Random(f"{config.seed}:nodes")
-        # Redirects depend on the replies: their own rng keeps the node stream seeded.
+        # Choices that depend on what nodes answer (redirects, which of several claimants a
+        # lease read goes to) draw from their own rng, so the node stream stays seeded.
         self._redirect_rng = random.Random(f"{config.seed}:redirects")
         self._next_process = config.client_count
         self._leader_hint: str | None = None
+        self._leader_claims: list[str] = []
         self._lease_reads = "lease" in getattr(self.workload, "read_modes", ())
         self.cluster: Cluster | None = None
         self._t0 = time.monotonic()
@@ -305,8 +310,8 @@ class Runner:
                     # status says the leader is (polled: right after a change, to the old
                     # one), the rest anywhere, as a client without a hint would send it.
                     hinted = self._node_rng.random() < LEASE_READS_TO_LEADER
-                    if hinted and self._leader_hint is not None:
-                        node = self._leader_hint
+                    if hinted and self._leader_claims:
+                        node = self._redirect_rng.choice(self._leader_claims)
                 if self.config.route_to_leader and self._leader_hint is not None:
                     # Drawn anyway, so the rng stream is the same whichever way ops go.
                     node = self._leader_hint
@@ -403,10 +408,12 @@ class Runner:
     async def _follow_leader(self) -> None:
         """With `route_to_leader` or lease reads, keeps `_leader_hint` on the node that claims
         to lead (polled through `status`), as clients that follow the leader would; None when
-        none or several claim."""
+        none or several claim. `_leader_claims` keeps every claimant: while a deposed leader
+        still claims, a lease read goes to either, the old one or the one just elected."""
         while True:
-            leaders = await self._primaries()
+            leaders = await self._primaries(LEADER_STATUS_TIMEOUT_S)
             self._leader_hint = leaders[0] if len(leaders) == 1 else None
+            self._leader_claims = leaders
             await asyncio.sleep(LEASE_LEADER_POLL_S if self._lease_reads else LEADER_POLL_S)
 
     def _fresh_process(self) -> int:
@@ -462,11 +469,11 @@ class Runner:
         replies = await asyncio.gather(*(one(name) for name in cluster.names))
         return dict(zip(cluster.names, replies, strict=True))
 
-    async def _primaries(self) -> list[str]:
+    async def _primaries(self, timeout_s: float = 0.5) -> list[str]:
         """Nodes that claim to lead; if none answers so (a paused or partitioned leader
         cannot), the node most of the answering nodes name as their leader."""
         assert self.cluster is not None
-        statuses = await self._statuses(timeout_s=0.5)
+        statuses = await self._statuses(timeout_s=timeout_s)
         claimed = [n for n, s in statuses.items() if s is not None and s.get("role") == "leader"]
         if claimed:
             return claimed
