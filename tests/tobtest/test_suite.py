@@ -53,6 +53,7 @@ def test_the_example_suite_loads():
         ("defaults: {time_limit: soon}", "defaults.time_limit: expected a number"),
         ("defaults: {colour: blue}", "defaults.colour: unknown option"),
         ("matrix: {nemesis: [flood]}", "matrix.nemesis: unknown nemesis flood"),
+        ("matrix: {protocol: [paxos], bug: [lease-from-ack]}", "unknown bug lease-from-ack"),
         ("matrix: {workload: broadcast}", "matrix.workload: expected a non-empty list"),
         ("matrix: {}\nseeds: [1, -2]", "seeds: expected a list of non-negative integers"),
         ("matrix: {}\nseeds: [1]\ntest_count: 2", "either 'seeds' or 'test_count'"),
