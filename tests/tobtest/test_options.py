@@ -70,7 +70,12 @@ def cases(tmp_path: Path) -> dict[str, TestConfig]:
 def through_the_cli(argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> TestConfig:
     """The config `tobtest run ARGV` would run, parsed and checked as the real command does."""
     started: list[TestConfig] = []
-    monkeypatch.setattr("tobtest.console.run_with_console", lambda c: started.append(c) or 0)
+
+    def run_with_console(config: TestConfig) -> int:
+        started.append(config)  # instead of running it
+        return 0
+
+    monkeypatch.setattr("tobtest.console.run_with_console", run_with_console)
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 0, capsys.readouterr().err

@@ -90,9 +90,11 @@ def test_junit_xml_has_a_case_per_run_and_failures_with_the_summary():
     testcases = root.findall("testcase")
     assert len(testcases) == 3
     failure = testcases[1].find("failure")
-    assert failure is not None and "anomalies: lost" in failure.text
+    assert failure is not None and failure.text is not None
+    assert "anomalies: lost" in failure.text
     assert "store/b" in failure.text and "--seed 2" in failure.text
-    assert testcases[2].find("error").get("message") == "boom"
+    error = testcases[2].find("error")
+    assert error is not None and error.get("message") == "boom"
     assert testcases[0].find("failure") is None
 
 
