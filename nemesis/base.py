@@ -15,12 +15,32 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tobtest.nemesis.faults import Faults
 from tobtest.nemesis.proxy_client import ProxyControl
+
+
+class NodeProcesses(Protocol):
+    """What a nemesis may do to the node processes. The runner's cluster (tobtest/cluster.py)
+    is one; it is declared here so that nemesis/ never imports the runner's types."""
+
+    @property
+    def nodes(self) -> Mapping[str, Any]:
+        """Node name -> its process record, whose `state` says running, paused or killed."""
+
+    def kill(self, name: str) -> None: ...
+    def restart(self, name: str) -> None: ...
+    def pause(self, name: str) -> None: ...
+    def resume(self, name: str) -> None: ...
+    def signal_running(self, name: str, signum: int) -> bool:
+        """Signals a running node without changing its state; False if it is not running."""
+
+    def client_address(self, name: str) -> tuple[str, int]: ...
+    async def status(self, name: str, timeout_s: float = ...) -> dict[str, Any]: ...
+    async def wait_ready(self, names: list[str], timeout_s: float = ...) -> None: ...
 
 
 @dataclass
@@ -29,9 +49,8 @@ class NemesisContext:
     proxy: ProxyControl
     # Names of the nodes that currently claim to lead (from their status); [] if none.
     primaries: Callable[[], Awaitable[list[str]]]
-    # The cluster, for process faults (kill, pause); typed loosely to keep nemesis/ free of
-    # the runner's imports.
-    cluster: Any = None
+    # The node processes, for process faults (kill, pause) and status polls.
+    cluster: NodeProcesses
     # Link faults in force for the whole run (background latency); nemeses restore them.
     base_link_faults: list[dict[str, Any]] = field(default_factory=list)
     # The primitives every fault goes through; they log the steps executed (see faults.py).

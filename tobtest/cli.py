@@ -21,22 +21,10 @@ import click
 
 from tobtest.checker import CHECKERS
 from tobtest.cli_sim import sim
-from tobtest.config import TestConfig
-from tobtest.maelstrom.kind import MAELSTROM_PROTOCOL
-from tobtest.nemesis.partition import DEFAULT_SHAPES, SHAPE_NAMES
-from tobtest.nemesis.registry import NEMESES, parse_nemesis_list
-from tobtest.nemesis.targets import TARGET_SPECS
-from tobtest.node_kind import (
-    BUILTIN,
-    CAPABILITIES,
-    CUSTOM_PROTOCOL,
-    PLACEHOLDERS,
-    READ_MODES,
-    NodeKindError,
-    check_config,
-)
+from tobtest.node_kind import NodeKindError, check_config
+from tobtest.options import config_from_params, run_options
 from tobtest.ports import PortInUse
-from tobtest.workloads import WORKLOAD_NAMES, workload_class
+from tobtest.workloads import workload_class
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_BAD_ARGS, EXIT_CRASH = 130, 254, 255
@@ -54,33 +42,6 @@ class BadArguments(click.UsageError):
     """Raised for arguments click accepts but tobtest cannot use; exits 254."""
 
 
-def _comma_list(choices: tuple[str, ...], what: str) -> Any:
-    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
-        if value is None:
-            return None
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        unknown = [v for v in items if v not in choices]
-        if unknown or not items:
-            raise click.BadParameter(
-                f"unknown {what} {', '.join(unknown) or '(empty)'}; "
-                f"choose from {', '.join(choices)}"
-            )
-        return items
-
-    return convert
-
-
-def _parse_nemesis(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> list[str] | None:
-    if value is None:
-        return None
-    try:
-        return parse_nemesis_list(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log the runner's steps to stderr.")
 def cli(verbose: bool) -> None:
@@ -92,192 +53,31 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.option("--nodes", type=click.IntRange(1, 9), default=3, show_default=True)
-@click.option(
-    "--protocol",
-    default=None,
-    help=f"The built-in node's protocol ({', '.join(BUILTIN.protocols())}); with --node-cmd "
-    "any name, passed as {protocol} [default: paxos; with --node-cmd: custom].",
-)
-@click.option(
-    "--workload",
-    type=click.Choice(WORKLOAD_NAMES),
-    default="broadcast",
-    show_default=True,
-    help="tobtest's broadcast, txn, register; with --maelstrom Maelstrom's broadcast, lin-kv, "
-    "txn-list-append.",
-)
-@click.option(
-    "--nemesis",
-    default=None,
-    callback=_parse_nemesis,
-    help=f"Comma list of faults ({', '.join(NEMESES)}), toggled every interval; 'all' "
-    "(the exploring nemesis: every fault kind, one at a time, aimed by what the nodes "
-    "report); or 'none' [default: all; with --node-cmd: partition].",
-)
-@click.option(
-    "--nemesis-interval",
-    type=click.FloatRange(0.1, 3600),
-    default=5.0,
-    show_default=True,
-    help="Seconds between a fault's start and stop.",
-)
-@click.option(
-    "--partition-shapes",
-    default=None,
-    callback=_comma_list(SHAPE_NAMES, "partition shape"),
-    help=f"Shapes the partition nemesis draws from [default: {','.join(DEFAULT_SHAPES)}].",
-)
-@click.option(
-    "--nemesis-targets",
-    default=None,
-    callback=_comma_list(TARGET_SPECS, "nemesis target"),
-    help="Nodes that kill, pause, clock and disk faults hit "
-    f"({', '.join(TARGET_SPECS)}) [default: a mix].",
-)
-@click.option("--link-delay-ms", type=click.FloatRange(0, 10000), default=0.0,
-              help="Background one-way latency on every link, for the whole run.")  # fmt: skip
-@click.option("--time-limit", type=click.FloatRange(0.5, 86400), default=20.0, show_default=True,
-              help="Seconds of the main phase (workload and faults).")  # fmt: skip
-@click.option("--rate", type=click.FloatRange(0.1, 100000), default=50.0, show_default=True,
-              help="Ops per second, over all clients.")  # fmt: skip
-@click.option("--concurrency", type=click.IntRange(1, 1000), default=None,
-              help="Number of clients [default: 2 per node].")  # fmt: skip
-@click.option("--read-fraction", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Fraction of ops that are reads [default: the workload's].")  # fmt: skip
-@click.option("--read-mode", default=None, callback=_comma_list(READ_MODES, "read mode"),
-              help="Comma list of read modes clients draw from [default: broadcast every mode "
-              "the protocol serves, register log].")  # fmt: skip
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
-              help="Root seed of every seeded choice [default: random, printed].")  # fmt: skip
-@click.option("--store", type=click.Path(file_okay=False), default="store", show_default=True)
-@click.option("--name", default=None, help="Test name in the store.")
-@click.option("--bug", multiple=True, help="Start every node with this seeded bug (a fixture).")
-@click.option("--base-port", type=int, default=None,
-              help="Use consecutive ports from this one [default: any free ports].")  # fmt: skip
-@click.option("--op-timeout", type=click.FloatRange(0.05, 600), default=2.0, show_default=True)
-@click.option("--route-to-leader", is_flag=True,
-              help="Clients send to the node that claims to lead, not a random one.")  # fmt: skip
-@click.option("--explore-feedback/--no-explore-feedback", default=True, show_default=True,
-              help="With --nemesis all: prefer moves that reached new states.")  # fmt: skip
-@click.option("--nemesis-schedule", type=click.Path(dir_okay=False), default=None,
-              help="Run this schedule file's steps instead of the periodic nemeses "
-              "(docs/schedules.md).")  # fmt: skip
-@click.option("--replay-schedule", default=None, metavar="RUN",
-              help="Replay the faults a stored run executed (its schedule.yaml), at the same "
-              "offsets, with its options unless given here.")  # fmt: skip
-@click.option("--node-cmd", default=None, metavar="TEMPLATE",
-              help="Test your own node: the command that starts one node (split like a "
-              "shell line, run without a shell), with placeholders "
-              f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)} (node/PROTOCOL.md).")  # fmt: skip
-@click.option("--node-caps", default=None, callback=_comma_list(tuple(CAPABILITIES), "capability"),
-              help="With --node-cmd: what the node can do beyond broadcast, local reads and "
-              f"status ({', '.join(CAPABILITIES)}) [default: none].")  # fmt: skip
-@click.option("--node-read-modes", default=None,
-              callback=_comma_list(READ_MODES, "read mode"),
-              help="With --node-cmd: the read modes it serves [default: local].")  # fmt: skip
-@click.option("--maelstrom", default=None, metavar="CMD",
-              help="Test a node that speaks Maelstrom's protocol on stdin/stdout: the command "
-              "that starts one (split like a shell line), run behind a shim per node.")  # fmt: skip
-@click.option("--checker", "extra_checkers", multiple=True, type=click.Choice(sorted(CHECKERS)),
-              help="Also run this checker on the history (e.g. total-order for a Maelstrom "
-              "broadcast node that claims a total order).")  # fmt: skip
-@click.option("--suite", "suite_path", type=click.Path(dir_okay=False), default=None,
-              help="Run the matrix of a suite YAML file instead of one test.")  # fmt: skip
-@click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
-              help="With --suite: write JUnit XML here (one test case per run).")  # fmt: skip
-def run(
-    nodes: int,
-    protocol: str | None,
-    workload: str,
-    nemesis: list[str] | None,
-    nemesis_interval: float,
-    partition_shapes: list[str] | None,
-    nemesis_targets: list[str] | None,
-    link_delay_ms: float,
-    time_limit: float,
-    rate: float,
-    concurrency: int | None,
-    read_fraction: float | None,
-    read_mode: list[str] | None,
-    seed: int | None,
-    store: str,
-    name: str | None,
-    bug: tuple[str, ...],
-    base_port: int | None,
-    op_timeout: float,
-    route_to_leader: bool,
-    explore_feedback: bool,
-    nemesis_schedule: str | None,
-    replay_schedule: str | None,
-    node_cmd: str | None,
-    node_caps: list[str] | None,
-    node_read_modes: list[str] | None,
-    maelstrom: str | None,
-    extra_checkers: tuple[str, ...],
-    suite_path: str | None,
-    junit_xml: str | None,
-) -> None:
+@run_options
+def run(**params: Any) -> None:
     """Run one test against real node processes and check its history."""
+    suite_path, junit_xml = params["suite_path"], params["junit_xml"]
     if suite_path is not None:
         from tobtest.console import run_suite_with_console
         from tobtest.suite import SuiteError
 
         try:
             code = run_suite_with_console(
-                Path(suite_path), store, Path(junit_xml) if junit_xml else None
+                Path(suite_path), params["store"], Path(junit_xml) if junit_xml else None
             )
         except SuiteError as exc:
             raise BadArguments(str(exc)) from None
         sys.exit(code)
     if junit_xml is not None:
         raise BadArguments("--junit-xml goes with --suite")
-    if node_cmd is None and (node_caps is not None or node_read_modes is not None):
+    node_cmd = params["node_cmd"]
+    given_for_node_cmd = (params["node_caps"], params["node_read_modes"])
+    if node_cmd is None and given_for_node_cmd != (None, None):
         raise BadArguments("--node-caps and --node-read-modes go with --node-cmd")
-    if maelstrom is not None and node_cmd is not None:
+    if params["maelstrom"] is not None and node_cmd is not None:
         raise BadArguments("--maelstrom and --node-cmd are two kinds of node; give one")
-    foreign = node_cmd is not None or maelstrom is not None
-    if nemesis is None:
-        # The exploring nemesis needs every capability; a node of your own starts with the
-        # fault that needs none.
-        nemesis = ["partition"] if foreign else ["explore"]
-    if protocol is None:
-        protocol = "paxos"
-        if node_cmd is not None:
-            protocol = CUSTOM_PROTOCOL
-        elif maelstrom is not None:
-            protocol = MAELSTROM_PROTOCOL
-    config = TestConfig(
-        nodes=nodes,
-        protocol=protocol,
-        maelstrom=maelstrom,
-        extra_checkers=list(extra_checkers),
-        workload=workload,
-        nemesis=nemesis,
-        node_cmd=node_cmd,
-        node_caps=list(node_caps or []),
-        node_read_modes=node_read_modes,
-        nemesis_interval_s=nemesis_interval,
-        time_limit_s=time_limit,
-        link_delay_ms=link_delay_ms,
-        rate=rate,
-        concurrency=concurrency,
-        read_fraction=read_fraction,
-        store=store,
-        name=name,
-        bugs=list(bug),
-        base_port=base_port,
-        op_timeout_s=op_timeout,
-        route_to_leader=route_to_leader,
-        explore_feedback=explore_feedback,
-    )
-    if partition_shapes is not None:
-        config.partition_shapes = partition_shapes
-    config.nemesis_targets = nemesis_targets
-    if read_mode is not None:
-        config.read_modes = read_mode
-    if seed is not None:
-        config.seed = seed
+    config = config_from_params(params)
+    nemesis_schedule, replay_schedule = params["nemesis_schedule"], params["replay_schedule"]
     if nemesis_schedule is not None or replay_schedule is not None:
         from tobtest.cli_schedule import with_schedule
 

@@ -19,19 +19,15 @@ import click
 from tobtest.config import TestConfig
 from tobtest.histories.store import find_run, load_config
 from tobtest.nemesis.schedule_file import ScheduleError, load_executed, load_schedule
+from tobtest.options import RUN_OPTIONS
 
-# `tobtest run` parameter -> the TestConfig field it sets.
+# `tobtest run` parameter -> the TestConfig field it sets (the schedule options themselves
+# are what `with_schedule` decides on).
 CONFIG_FIELD_OF = {
-    "nodes": "nodes", "protocol": "protocol", "workload": "workload", "nemesis": "nemesis",
-    "nemesis_interval": "nemesis_interval_s", "partition_shapes": "partition_shapes",
-    "nemesis_targets": "nemesis_targets", "link_delay_ms": "link_delay_ms",
-    "time_limit": "time_limit_s", "rate": "rate", "concurrency": "concurrency",
-    "read_fraction": "read_fraction", "read_mode": "read_modes", "seed": "seed",
-    "store": "store", "name": "name", "bug": "bugs", "base_port": "base_port",
-    "op_timeout": "op_timeout_s", "route_to_leader": "route_to_leader",
-    "explore_feedback": "explore_feedback", "node_cmd": "node_cmd", "node_caps": "node_caps",
-    "node_read_modes": "node_read_modes",
-}  # fmt: skip
+    o.name: o.field
+    for o in RUN_OPTIONS
+    if o.field is not None and o.field not in ("nemesis_schedule", "replay_schedule")
+}
 
 
 def _bad(message: str) -> click.UsageError:

@@ -120,53 +120,9 @@ class TestConfig:
         data["test_name"] = self.test_name
         return data
 
-    def _nemesis_args(self) -> list[str]:
-        if self.replay_schedule is not None:
-            return ["--replay-schedule", self.replay_schedule]
-        if self.nemesis_schedule is not None:
-            return ["--nemesis-schedule", self.nemesis_schedule]
-        return [
-            "--nemesis", ",".join(self.nemesis) or "none",
-            "--nemesis-interval", f"{self.nemesis_interval_s:g}",
-        ]  # fmt: skip
-
     def reproduce_command(self) -> str:
-        """The `tobtest run` command that replays this run's schedule (seeded choices)."""
-        args = [
-            "tobtest", "run",
-            "--nodes", str(self.nodes),
-            "--protocol", self.protocol,
-            "--workload", self.workload,
-            *self._nemesis_args(),
-            "--time-limit", f"{self.time_limit_s:g}",
-            "--rate", f"{self.rate:g}",
-            "--concurrency", str(self.client_count),
-            "--seed", str(self.seed),
-        ]  # fmt: skip
-        if set(self.partition_shapes) != set(DEFAULT_SHAPES):
-            args += ["--partition-shapes", ",".join(self.partition_shapes)]
-        if self.nemesis_targets:
-            args += ["--nemesis-targets", ",".join(self.nemesis_targets)]
-        if self.link_delay_ms:
-            args += ["--link-delay-ms", f"{self.link_delay_ms:g}"]
-        if self.read_modes:
-            args += ["--read-mode", ",".join(self.read_modes)]
-        if self.read_fraction is not None:
-            args += ["--read-fraction", f"{self.read_fraction:g}"]
-        if self.route_to_leader:
-            args += ["--route-to-leader"]
-        if not self.explore_feedback:
-            args += ["--no-explore-feedback"]
-        for bug in self.bugs:
-            args += ["--bug", bug]
-        if self.maelstrom is not None:
-            args += ["--maelstrom", self.maelstrom]
-        for name in self.extra_checkers:
-            args += ["--checker", name]
-        if self.node_cmd is not None:
-            args += ["--node-cmd", self.node_cmd]
-            if self.node_caps:
-                args += ["--node-caps", ",".join(self.node_caps)]
-            if self.node_read_modes:
-                args += ["--node-read-modes", ",".join(self.node_read_modes)]
-        return shlex.join(args)
+        """The `tobtest run` command that replays this run's schedule (seeded choices): every
+        option that matters for replay, from the one option table (tobtest/options.py)."""
+        from tobtest.options import reproduce_args  # the table builds TestConfigs itself
+
+        return shlex.join(["tobtest", "run", *reproduce_args(self)])

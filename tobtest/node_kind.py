@@ -135,6 +135,9 @@ class BuiltinKind(NodeKind):
     """`python -m tobtest.node`: the node this repository ships (node/)."""
 
     capabilities = frozenset({"clock", "durable", "restart", "disk", "kv", "txn"})
+    # Seeded bugs of the node's shell (node/server.py), not of a protocol core: every
+    # protocol has them.
+    SHELL_BUGS: tuple[str, ...] = ("no-fsync",)
     # Mirrors node/protocols (PROTOCOLS, each core's BUGS + SUBTLE_BUGS, the reads it
     # refuses, its status()); test_node_kind.py checks that it still does.
     PROTOCOLS: dict[str, ProtocolInfo] = {
@@ -228,7 +231,7 @@ class BuiltinKind(NodeKind):
         return self._info(protocol).read_modes
 
     def bugs(self, protocol: str) -> tuple[str, ...]:
-        return self._info(protocol).bugs
+        return (*self._info(protocol).bugs, *self.SHELL_BUGS)
 
     def status_fields(self, protocol: str) -> frozenset[str]:
         return self._info(protocol).status_fields
@@ -423,8 +426,9 @@ def _who(kind: NodeKind) -> str:
 def check_config(config: Any) -> NodeKind:
     """Refuses a run its node kind cannot serve; returns the kind. Raises NodeKindError.
 
-    A nemesis (or schedule) needing a capability the kind lacks, a workload it cannot run,
-    a read mode it does not serve under the protocol: each is one line saying which.
+    A seeded bug the kind does not declare under the protocol, a nemesis (or schedule)
+    needing a capability the kind lacks, a workload it cannot run, a read mode it does not
+    serve under the protocol: each is one line saying which.
     """
     from tobtest.nemesis.registry import needs_of
 
@@ -438,6 +442,13 @@ def check_config(config: Any) -> NodeKind:
     if offered is not None and protocol not in offered:
         raise NodeKindError(
             f"{who} does not offer protocol {protocol!r} (known: {', '.join(offered)})"
+        )
+    known_bugs = kind.bugs(protocol)
+    unknown_bugs = [b for b in getattr(config, "bugs", ()) if b not in (known_bugs or ())]
+    if known_bugs is not None and unknown_bugs:
+        raise NodeKindError(
+            f"unknown bug {', '.join(unknown_bugs)}: {who} has under {protocol}: "
+            f"{', '.join(known_bugs)}"
         )
     have = kind.capabilities
     declare = " (declare it with --node-caps)" if isinstance(kind, CommandKind) else ""

@@ -5,7 +5,8 @@
 A suite file:
 
     name: ci-smoke
-    defaults:                 # any `tobtest run` option, by its name (dashes or underscores)
+    defaults:                 # `tobtest run` options, by name (dashes or underscores; the
+                              # suite keys of tobtest/options.py)
       time_limit: 10
       nodes: 3
     matrix:                   # every combination is one case
@@ -30,116 +31,28 @@ import itertools
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import click
 import yaml
 
-from tobtest.checker import CHECKERS
 from tobtest.config import TestConfig
 from tobtest.maelstrom.kind import MAELSTROM_PROTOCOL
-from tobtest.nemesis.partition import SHAPE_NAMES
-from tobtest.nemesis.registry import parse_nemesis_list
 from tobtest.nemesis.schedule_file import ScheduleError, load_schedule
-from tobtest.nemesis.targets import TARGET_SPECS
-from tobtest.node_kind import (
-    BUILTIN,
-    CAPABILITIES,
-    CUSTOM_PROTOCOL,
-    READ_MODES,
-    NodeKindError,
-    check_config,
-)
-from tobtest.workloads import WORKLOAD_NAMES
+from tobtest.node_kind import BUILTIN, CUSTOM_PROTOCOL, NodeKindError, check_config
+from tobtest.options import suite_keys, suite_scalar
 
 
 class SuiteError(Exception):
     """A suite file that cannot be used; the message is one line naming the place."""
 
 
-# option name -> (TestConfig field, parser). Parsers raise ValueError with a reason.
-def _int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected an integer, got {v!r}")
-    return v
-
-
-def _number(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"expected a number, got {v!r}")
-    return float(v)
-
-
-def _choice(choices: Any) -> Any:
-    def parse(v: Any) -> str:
-        if v not in choices:
-            raise ValueError(f"unknown value {v!r} (known: {', '.join(sorted(choices))})")
-        return str(v)
-
-    return parse
-
-
-def _list_of(choices: Any) -> Any:
-    def parse(v: Any) -> list[str]:
-        items = v if isinstance(v, list) else [s.strip() for s in str(v).split(",") if s.strip()]
-        unknown = [i for i in items if i not in choices]
-        if unknown or not items:
-            raise ValueError(f"unknown value(s) {unknown} (known: {', '.join(choices)})")
-        return [str(i) for i in items]
-
-    return parse
-
-
-def _nemesis(v: Any) -> list[str]:
-    text = ",".join(v) if isinstance(v, list) else str(v)
-    return parse_nemesis_list(text)
-
-
-def _schedule(v: Any) -> str:
-    load_schedule(Path(str(v)))  # a ScheduleError is a ValueError naming the file and line
-    return str(v)
-
-
-def _protocol(v: Any) -> str:
-    # Checked against the case's node kind once the case is complete (check_config).
-    if not isinstance(v, str) or not v:
-        raise ValueError(f"expected a protocol name, got {v!r}")
-    return v
-
-
-def _text(v: Any) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise ValueError(f"expected a command line, got {v!r}")
-    return v
-
-
-def _strings(v: Any) -> list[str]:
-    return [str(i) for i in (v if isinstance(v, list) else [v])]
-
-
-OPTIONS: dict[str, tuple[str, Any]] = {
-    "nodes": ("nodes", _int),
-    "protocol": ("protocol", _protocol),
-    "workload": ("workload", _choice(WORKLOAD_NAMES)),
-    "nemesis": ("nemesis", _nemesis),
-    "nemesis_interval": ("nemesis_interval_s", _number),
-    "nemesis_schedule": ("nemesis_schedule", _schedule),
-    "partition_shapes": ("partition_shapes", _list_of(SHAPE_NAMES)),
-    "nemesis_targets": ("nemesis_targets", _list_of(TARGET_SPECS)),
-    "time_limit": ("time_limit_s", _number),
-    "link_delay_ms": ("link_delay_ms", _number),
-    "rate": ("rate", _number),
-    "concurrency": ("concurrency", _int),
-    "read_fraction": ("read_fraction", _number),
-    "read_mode": ("read_modes", _list_of(READ_MODES)),
-    "bug": ("bugs", _strings),
-    "op_timeout": ("op_timeout_s", _number),
-    "node_cmd": ("node_cmd", _text),
-    "node_caps": ("node_caps", _list_of(tuple(CAPABILITIES))),
-    "node_read_modes": ("node_read_modes", _list_of(READ_MODES)),
-    "maelstrom": ("maelstrom", _text),
-    "checker": ("extra_checkers", _list_of(tuple(sorted(CHECKERS)))),
-}
+# Suite key -> (the TestConfig field it sets, its parser): the `tobtest run` options that
+# suites take, from the one option table (tobtest/options.py). Parsers raise ValueError.
+OPTIONS: dict[str, tuple[str, Any]] = suite_keys()
+_BUILTIN_PROTOCOL = click.Choice(BUILTIN.protocols())
 TOP_KEYS = {"name", "defaults", "matrix", "seeds", "test_count"}
 
 
@@ -197,7 +110,7 @@ def load_suite(path: Path, store: str = "store") -> Suite:
     options = dict(OPTIONS)
     if not {"node_cmd", "node-cmd", "maelstrom"} & {*defaults, *keys}:
         # Built-in nodes only: a protocol is one of theirs, said at the key that names it.
-        options["protocol"] = ("protocol", _choice(BUILTIN.protocols()))
+        options["protocol"] = ("protocol", partial(suite_scalar, _BUILTIN_PROTOCOL))
     for combo in itertools.product(*(matrix[k] for k in keys)):
         for seed in seeds:
             config = TestConfig(store=store, seed=seed)

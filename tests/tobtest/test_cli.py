@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from tests.conftest import assert_no_processes_left, subprocess_env, tobtest_argv, tobtest_processes
+from tobtest.cli import main
 from tobtest.histories.formats import read_history
 
 
@@ -38,6 +39,7 @@ def run_cli(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[s
         ["run", "--nemesis", "flood"],
         ["run", "--protocol", "raftish"],
         ["run", "--partition-shapes", "triangle"],
+        ["run", "--protocol", "multipaxos", "--bug", "no-truncate"],
         ["run", "--time-limit", "abc"],
         ["frobnicate"],
         ["check", "/definitely/not/a/run"],
@@ -48,6 +50,15 @@ def test_bad_arguments_exit_254_with_one_line(args, tmp_path):
     assert result.returncode == 254, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("tobtest: ")
+
+
+def test_a_bug_the_protocol_lacks_is_one_line_naming_the_ones_it_has(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--protocol", "raft", "--bug", "forget-promise", "--store", str(tmp_path)])
+    assert info.value.code == 254
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("tobtest: unknown bug forget-promise: the built-in node has under raft:")
+    assert "commit-old-term, vote-not-persisted, no-truncate, no-fsync" in line
 
 
 @pytest.mark.integration

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tobtest.config import TestConfig
+from tobtest.node import server as node_server
 from tobtest.node.protocols import PROTOCOLS, protocol_class
 from tobtest.node.protocols import base as core_base
 from tobtest.node.server import node_name as server_node_name
@@ -46,7 +47,10 @@ def test_builtin_protocols_and_bugs_are_the_node_packages():
     assert set(BUILTIN.protocols()) == set(PROTOCOLS)
     for protocol in PROTOCOLS:
         module = sys.modules[protocol_class(protocol).__module__]
-        assert BUILTIN.bugs(protocol) == (*module.BUGS, *module.SUBTLE_BUGS), protocol
+        bugs = (*module.BUGS, *module.SUBTLE_BUGS, *BUILTIN.SHELL_BUGS)
+        assert BUILTIN.bugs(protocol) == bugs, protocol
+    server = Path(node_server.__file__).read_text()
+    assert all(f'"{bug}" in config.bugs' in server for bug in BUILTIN.SHELL_BUGS)
 
 
 def test_builtin_read_modes_are_those_its_cores_do_not_refuse():
@@ -176,6 +180,19 @@ def test_a_run_within_the_node_kinds_capabilities_passes():
     config = command_config(nemesis=["kill", "pause", "partition", "link"], node_caps=["durable"])
     assert isinstance(check_config(config), CommandKind)
     assert check_config(TestConfig()) is BUILTIN  # the default run: every capability
+
+
+def test_a_bug_the_protocol_lacks_is_refused_naming_the_ones_it_has():
+    with pytest.raises(NodeKindError) as info:
+        check_config(TestConfig(protocol="paxos", nemesis=["partition"], bugs=["forget-promise"]))
+    message = str(info.value)
+    assert message.startswith("unknown bug forget-promise: the built-in node has under paxos: ")
+    assert message.endswith(", ".join(BUILTIN.bugs("paxos"))) and "\n" not in message
+    # The shell's bug goes with every protocol; a --node-cmd node's bugs are its own business.
+    check_config(
+        TestConfig(protocol="raft", nemesis=["partition"], bugs=["no-fsync", "no-truncate"])
+    )
+    check_config(command_config(bugs=["whatever-it-seeds"]))
 
 
 def test_the_builtin_node_refuses_what_its_protocol_does_not_serve():

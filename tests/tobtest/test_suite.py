@@ -53,6 +53,7 @@ def test_the_example_suite_loads():
         ("defaults: {time_limit: soon}", "defaults.time_limit: expected a number"),
         ("defaults: {colour: blue}", "defaults.colour: unknown option"),
         ("matrix: {nemesis: [flood]}", "matrix.nemesis: unknown nemesis flood"),
+        ("matrix: {protocol: [paxos], bug: [lease-from-ack]}", "unknown bug lease-from-ack"),
         ("matrix: {workload: broadcast}", "matrix.workload: expected a non-empty list"),
         ("matrix: {}\nseeds: [1, -2]", "seeds: expected a list of non-negative integers"),
         ("matrix: {}\nseeds: [1]\ntest_count: 2", "either 'seeds' or 'test_count'"),
@@ -89,9 +90,11 @@ def test_junit_xml_has_a_case_per_run_and_failures_with_the_summary():
     testcases = root.findall("testcase")
     assert len(testcases) == 3
     failure = testcases[1].find("failure")
-    assert failure is not None and "anomalies: lost" in failure.text
+    assert failure is not None and failure.text is not None
+    assert "anomalies: lost" in failure.text
     assert "store/b" in failure.text and "--seed 2" in failure.text
-    assert testcases[2].find("error").get("message") == "boom"
+    error = testcases[2].find("error")
+    assert error is not None and error.get("message") == "boom"
     assert testcases[0].find("failure") is None
 
 
