@@ -84,17 +84,44 @@ class RequestError(Exception):
         self.text = text
 
 
+INCARNATION_FILE = "incarnation"
+
+
+def next_incarnation(data_dir: str | None) -> int:
+    """This start's number among the node's starts from `data_dir` (1 the first time),
+    counted in a file beside the log and synced before the node serves. Without a data
+    directory every start is a new life that nothing tells apart but its process id."""
+    if not data_dir:
+        return 1_000_000 + os.getpid()
+    path = Path(data_dir) / INCARNATION_FILE
+    try:
+        previous = int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        previous = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        f.write(f"{previous + 1}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return previous + 1
+
+
 class NodeServer:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.clock = VirtualClock(lambda: time.monotonic() * 1000.0)
         core_cls = protocol_class(config.protocol)
         # The core's random stream is derived from the run seed and the node id, so a
-        # simulation with the same seed draws the same numbers.
+        # simulation with the same seed draws the same numbers; from its second life on,
+        # from the incarnation too: ids a core draws (its log-read markers) must differ
+        # between lives, since a marker the previous life left in flight may still be
+        # chosen, and must not answer a read of this one with an older prefix.
+        self.incarnation = next_incarnation(config.data_dir)
+        life = "" if self.incarnation == 1 else f":{self.incarnation}"
         self.core = core_cls(
             node_id=config.node_id,
             n=config.n,
-            rng=random.Random(f"{config.seed}:{config.node_id}"),
+            rng=random.Random(f"{config.seed}:{config.node_id}{life}"),
             config=config.protocol_config,
         )
         self.sent_by_type: Counter[str] = Counter()

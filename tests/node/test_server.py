@@ -184,3 +184,30 @@ def test_a_killed_node_restarts_from_its_data_directory(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("protocol", ["paxos", "multipaxos", "raft"])
+def test_each_life_of_a_node_draws_its_own_log_read_markers(tmp_path, protocol) -> None:
+    """A marker a killed node left in flight may be chosen after it restarts: the restarted
+    node must not take it for the marker of a new read (it would answer with an older
+    prefix), so each start from the same data directory is a new random stream."""
+    from tobtest.node.protocols.base import ClientRead
+    from tobtest.node.server import NodeConfig, NodeServer, next_incarnation
+
+    def marker_ids() -> list[str]:
+        config = NodeConfig(0, 3, protocol, 1, 2, {}, seed=7, data_dir=str(tmp_path / "d"))
+        core = NodeServer(config).core
+        ids = []
+        for request_id in range(3):
+            core.step(ClientRead(request_id=request_id, mode="log"), 0.0)
+        for entry in getattr(core, "_queue", []) or []:
+            ids.append(entry.get("id"))
+        pending = getattr(core, "_pending", {}) or {}
+        ids += [key[1] for key in pending if isinstance(key, tuple)]
+        ids += list(getattr(core, "_read_waiters", {}) or {})
+        return sorted({i for i in ids if isinstance(i, str) and i.startswith("r")})
+
+    first, second = marker_ids(), marker_ids()
+    assert first and second and not set(first) & set(second), (first, second)
+    assert next_incarnation(str(tmp_path / "d")) == 3
+    assert next_incarnation(str(tmp_path / "fresh")) == 1
