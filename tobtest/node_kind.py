@@ -56,6 +56,17 @@ class NodeKindError(ValueError):
     """A run this node kind cannot serve, or a bad node command; one line for the user."""
 
 
+def check_runnable(program: str, option: str) -> None:
+    """Raises NodeKindError unless `program` (of the command given with `option`) exists
+    and may be run, as exec finds it."""
+    if "/" in program:
+        runnable = os.path.isfile(program) and os.access(program, os.X_OK)
+    else:
+        runnable = shutil.which(program) is not None
+    if not runnable:
+        raise NodeKindError(f"{option}: cannot run {program!r}: no such executable file")
+
+
 def node_name(node_id: int) -> str:
     """Nodes are numbered 0..n-1 on the wire and named n1..nN in histories and grudges."""
     return f"n{node_id + 1}"
@@ -327,14 +338,7 @@ class CommandKind(NodeKind):
         return self.words[0]
 
     def check_program(self) -> None:
-        """Raises NodeKindError unless the program exists and may be run (as exec finds it)."""
-        program = self.program
-        if "/" in program:
-            runnable = os.path.isfile(program) and os.access(program, os.X_OK)
-        else:
-            runnable = shutil.which(program) is not None
-        if not runnable:
-            raise NodeKindError(f"--node-cmd: cannot run {program!r}: no such executable file")
+        check_runnable(self.program, "--node-cmd")
 
     def fill(self, launch: NodeLaunch) -> list[str]:
         """The node's own command line: the template with its placeholders filled in."""

@@ -17,13 +17,12 @@ from __future__ import annotations
 import glob
 import os
 import shlex
-import shutil
 import sys
 from dataclasses import dataclass, field
 
 import psutil
 
-from tobtest.node_kind import NodeKind, NodeKindError, NodeLaunch
+from tobtest.node_kind import NodeKind, NodeKindError, NodeLaunch, check_runnable
 
 # The label of a Maelstrom run's `--protocol` (test name, store folder) unless given.
 MAELSTROM_PROTOCOL = "maelstrom"
@@ -74,14 +73,7 @@ class MaelstromKind(NodeKind):
         return self.words[0]
 
     def check_program(self) -> None:
-        """Raises NodeKindError unless the program exists and may be run (as exec finds it)."""
-        program = self.program
-        if "/" in program:
-            runnable = os.path.isfile(program) and os.access(program, os.X_OK)
-        else:
-            runnable = shutil.which(program) is not None
-        if not runnable:
-            raise NodeKindError(f"--maelstrom: cannot run {program!r}: no such executable file")
+        check_runnable(self.program, "--maelstrom")
 
     def argv(self, launch: NodeLaunch) -> list[str]:
         argv = [
