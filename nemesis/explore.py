@@ -13,9 +13,12 @@ time with a random stagger: it draws a kind (partition, kill, pause, clock, link
 same twice in a row while others remain), then a move of that kind (`explore_moves`: aimed
 at the node that leads now, timed on what the nodes report), holds it for a drawn while,
 lifts it, and waits a drawn gap, short right after a leader change so that the next fault
-lands while recovery runs. Within a kind it prefers, as Mallory does (CCS 2023), the moves
-that led to abstract states and transitions not seen before (`observe.abstract_state`, from
-node status and the history so far): each move's score is the novelty it produced, and the
+lands while recovery runs. Underneath, in stretches of a few seconds, it changes the
+weather: per-link latency, jitter and some loss, and, where nodes take the `disk` control
+request, slow disks (synced writes that complete late while what needs no write does
+not). Within a kind it prefers, as Mallory does (CCS 2023), the moves that led to
+abstract states and transitions not seen before (`observe.abstract_state`, from node
+status and the history so far): each move's score is the novelty it produced, and the
 choice is weighted by score with a floor, so every move keeps being tried.
 
 Every fault goes through `ctx.faults` (so the run's `schedule.yaml` replays it) and into the
@@ -85,6 +88,16 @@ WEATHER_LINK_SPREAD = 3.0
 WEATHER_LOSSY_P = 0.5
 WEATHER_LOSS_MAX = 0.1
 WEATHER_DUPLICATE_MAX = 0.05
+# Disk weather, where nodes take the `disk` control request (capability `disk-latency`):
+# stretches in which some nodes' disks are slow, each its own latency per synced write.
+# A node that syncs before it answers (a promise, an accept, a vote) then answers late
+# while what needs no write (a heartbeat's ack, a lease grant, a read) goes out at once:
+# the windows between "acked" and "durably agreed" that recovery and leases must respect
+# stay open for many milliseconds instead of a few microseconds.
+DISK_WEATHER_S = (4.0, 12.0)
+DISK_SLOW_P = 0.5  # a stretch has slow disks
+DISK_NODE_P = 0.6  # in a slow stretch, each node's disk is slow
+DISK_DELAY_MS = (2.0, 150.0)
 DEFAULT_CLOCK_BOUND = 0.05  # when nodes state no drift bound and lease reads are checked
 
 
@@ -112,6 +125,7 @@ class ExploringNemesis:
         self.flip = FlipNemesis(random.Random(f"{seed}:nemesis:explore:flip"))
         self.lease_reads = bool(options.get("lease_reads", True))
         self.feedback = bool(options.get("feedback", True))
+        self.disk_latency = bool(options.get("disk_latency", False))
         kinds = list(options.get("kinds") or KINDS)
         unknown = [k for k in kinds if k not in KINDS]
         if unknown:
@@ -133,6 +147,9 @@ class ExploringNemesis:
         self.weather_changes = 0
         self._weather_until = 0.0
         self._stormy = False
+        self.disk_changes = 0
+        self._disk_until = 0.0
+        self._slow_disks = False
         self.reactions = 0
         self.overlaps = 0
 
@@ -150,6 +167,7 @@ class ExploringNemesis:
             react = False
             while until - self.now() > MIN_MOVE_S:
                 await self._weather()
+                await self._disk_weather()
                 move = self._choose(react)
                 seen = self._seen()
                 started = self.now()
@@ -164,6 +182,10 @@ class ExploringNemesis:
                 await watcher
 
     async def heal_all(self) -> None:
+        if self._slow_disks:  # heal_everything resets the disks
+            self._slow_disks = False
+            self.recorder.record("invoke", NEMESIS, "stop-slow-disk", None)
+            self.recorder.record("ok", NEMESIS, "stop-slow-disk", {"healed": True})
         if self._stormy:  # heal_everything calms the links too: the stretch ends here
             self._stormy = False
             self.recorder.record("invoke", NEMESIS, "stop-weather", None)
@@ -192,6 +214,7 @@ class ExploringNemesis:
             "reactions": self.reactions,
             "overlaps": self.overlaps,
             "weather_changes": self.weather_changes,
+            "disk_changes": self.disk_changes,
             "states": len(obs.states_seen),
             "transitions": len(obs.transitions_seen),
             "novelty": dict(sorted(self.novelty.items())),
@@ -308,6 +331,45 @@ class ExploringNemesis:
         self.weather_changes += 1
         self.faults_applied += 1 if stormy else 0  # a stretch of weather is a fault too
         self.recorder.record("ok", NEMESIS, f, describe_weather(delay, links))
+
+    async def _disk_weather(self) -> None:
+        """Between moves, now and then: normal disks, or a stretch in which some nodes'
+        disks are slow (see DISK_DELAY_MS), under which the next moves play out."""
+        if not self.disk_latency or self.now() < self._disk_until:
+            return
+        self._disk_until = self.now() + self.rng.uniform(*DISK_WEATHER_S)
+        slow = self.rng.random() < DISK_SLOW_P
+        if not slow and not self._slow_disks:
+            return
+        requests: dict[str, dict[str, float]] = {}
+        if slow:
+            for name in self.ctx.node_names:
+                if self.rng.random() < DISK_NODE_P:
+                    delay = round(log_uniform(self.rng, *DISK_DELAY_MS), 1)
+                    jitter = round(delay * self.rng.uniform(0.0, 0.5), 1)
+                    requests[name] = {"fsync_delay_ms": delay, "jitter_ms": jitter}
+        if self._slow_disks:
+            self._slow_disks = False
+            self.recorder.record("invoke", NEMESIS, "stop-slow-disk", None)
+            try:
+                reset = await asyncio.wait_for(self.ctx.faults.disk_reset(), MOVE_TIMEOUT_S)
+            except Exception as exc:
+                self.recorder.record("info", NEMESIS, "stop-slow-disk", None, error=_error(exc))
+                return
+            self.recorder.record("ok", NEMESIS, "stop-slow-disk", {"nodes": reset})
+        if not requests:
+            return
+        self.recorder.record("invoke", NEMESIS, "start-slow-disk", None)
+        try:
+            applied = await asyncio.wait_for(self.ctx.faults.disk(requests), MOVE_TIMEOUT_S)
+        except Exception as exc:
+            self.recorder.record("info", NEMESIS, "start-slow-disk", None, error=_error(exc))
+            return
+        self._slow_disks = True
+        self.disk_changes += 1
+        self.faults_applied += 1
+        value = {n: r["fsync_delay_ms"] for n, r in applied.items()}
+        self.recorder.record("ok", NEMESIS, "start-slow-disk", {"fsync_delay_ms": value})
 
     def _inner(self, outer: Move) -> Move | None:
         """A move to overlap with `outer`: of another kind, acting on other things."""

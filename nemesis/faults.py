@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tobtest.nemesis.base import NemesisContext
 
 CLOCK_CONTROL_TIMEOUT_S = 1.0
+DISK_DELAY_MAX_MS = 5_000.0  # the bound the `disk` control request takes (PROTOCOL.md)
 
 # Every step a schedule may hold, with the keys it takes (beyond `at_s` and `do`).
 STEP_KINDS: dict[str, tuple[str, ...]] = {
@@ -43,6 +44,9 @@ STEP_KINDS: dict[str, tuple[str, ...]] = {
     "resume": ("nodes",),  # SIGCONT
     "clock": ("nodes",),  # {node: clock request}: bump, strobe or skew its virtual clock
     "clock-reset": ("nodes",),  # back to the real clock
+    # {node: {fsync_delay_ms, jitter_ms}}: each synced write completes that much later
+    "disk": ("nodes",),
+    "disk-reset": ("nodes",),  # a normal disk again
     "link": ("faults",),  # toxics on links (the background latency is kept underneath)
     "link-clear": (),  # only the background latency again
     # the background on the links from now on: latency on every link, and optionally links
@@ -74,6 +78,7 @@ class Faults:
         # What is in force now: the explorer and the report read it.
         self.grudge: dict[str, list[str]] = {}
         self.clocks: dict[str, dict[str, Any]] = {}
+        self.disks: dict[str, dict[str, Any]] = {}  # node -> its slow-disk request in force
         self.link_faults: list[dict[str, Any]] = []
         self._run_base: list[dict[str, Any]] | None = None  # the run's own background latency
         self.throttles: dict[str, asyncio.Task[None]] = {}  # node -> its duty cycle
@@ -165,6 +170,7 @@ class Faults:
         for name in names:
             self.ctx.cluster.kill(name)
             self.clocks.pop(name, None)  # a restarted node starts on the real clock
+            self.disks.pop(name, None)  # and with a normal disk
         self._log("kill", nodes=names)
         return names
 
@@ -269,6 +275,40 @@ class Faults:
         self._log("clock-reset", nodes=done)
         return done
 
+    # ---- disks ----------------------------------------------------------------------------
+
+    async def _disk_request(self, name: str, body: Mapping[str, Any]) -> bool:
+        host, port = self.ctx.cluster.client_address(name)
+        try:
+            reply = await request_once(
+                host, port, {"type": "disk", **body}, CLOCK_CONTROL_TIMEOUT_S
+            )
+        except ClientError:
+            return False
+        return reply.get("type") == "disk_ok"
+
+    async def disk(self, requests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """Slows each node's disk: `{node: {"fsync_delay_ms": D, "jitter_ms": J}}`; every
+        synced write of the node then completes D (+ up to J) ms later, and what the node
+        sends after it waits behind it (capability `disk-latency`, PROTOCOL.md). Returns
+        (and logs) the requests the nodes took; a paused or down node is left out."""
+        items = [(n, dict(r)) for n, r in requests.items() if n in self.ctx.node_names]
+        answered = await asyncio.gather(*(self._disk_request(n, r) for n, r in items))
+        applied = {n: r for (n, r), ok in zip(items, answered, strict=True) if ok}
+        self.disks.update(applied)
+        self._log("disk", nodes=applied)
+        return applied
+
+    async def disk_reset(self, nodes: Iterable[str] | None = None) -> list[str]:
+        names = list(nodes if nodes is not None else self.disks)
+        normal = {"fsync_delay_ms": 0.0, "jitter_ms": 0.0}
+        answered = await asyncio.gather(*(self._disk_request(n, normal) for n in names))
+        done = [n for n, ok in zip(names, answered, strict=True) if ok]
+        for name in done:
+            self.disks.pop(name, None)
+        self._log("disk-reset", nodes=done)
+        return done
+
     # ---- one step, as a schedule holds it -------------------------------------------------
 
     async def apply_step(self, step: Mapping[str, Any]) -> Any:
@@ -299,6 +339,10 @@ class Faults:
             return await self.unthrottle(step.get("nodes"))
         if do == "clock-reset":
             return await self.clock_reset(step.get("nodes"))
+        if do == "disk":
+            return await self.disk(step.get("nodes") or {})
+        if do == "disk-reset":
+            return await self.disk_reset(step.get("nodes"))
         actions = {
             "kill": self.kill,
             "restart": self.restart,
@@ -320,4 +364,7 @@ class Faults:
             await self.weather(0.0)
         await self.link_clear()
         reset = await self.clock_reset()
-        return {"resumed": resumed, "restarted": restarted, "clock_reset": reset}
+        out = {"resumed": resumed, "restarted": restarted, "clock_reset": reset}
+        if self.disks:
+            out["disk_reset"] = await self.disk_reset()
+        return out

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from tobtest.nemesis.faults import STEP_KINDS
+from tobtest.nemesis.faults import DISK_DELAY_MAX_MS, STEP_KINDS
 from tobtest.nemesis.linkfaults import FaultSpecError, parse_fault
 
 ROLES: tuple[str, ...] = ("leader", "followers", "all", "one", "minority", "majority")
@@ -402,10 +402,23 @@ class _Parser:
             for key in ("stopped_ms", "period_ms"):
                 value = self._required(raw, key, line, what)
                 args[key] = self.number(value, at(key), f"{what}: {key}", 0.001, 1e6)
-        elif kind in ("kill", "restart", "pause", "resume", "clock-reset", "unthrottle"):
+        elif kind in (
+            "kill", "restart", "pause", "resume", "clock-reset", "unthrottle", "disk-reset",
+        ):  # fmt: skip
             self._args(raw, line, {"do", "nodes", "as"}, what)
-            if kind not in ("clock-reset", "unthrottle") or "nodes" in raw:
+            if kind not in ("clock-reset", "unthrottle", "disk-reset") or "nodes" in raw:
                 args["nodes"] = self.target(self._required(raw, "nodes", line, what), at("nodes"))
+        elif kind == "disk":
+            self._args(raw, line, {"do", "nodes", "as", "fsync_delay_ms", "jitter_ms"}, what)
+            args["nodes"] = self.target(self._required(raw, "nodes", line, what), at("nodes"))
+            args["fsync_delay_ms"] = self.number(
+                self._required(raw, "fsync_delay_ms", line, what),
+                at("fsync_delay_ms"), f"{what}: fsync_delay_ms", 0.0, DISK_DELAY_MAX_MS,
+            )  # fmt: skip
+            args["jitter_ms"] = self.number(
+                raw.get("jitter_ms", 0.0), at("jitter_ms"), f"{what}: jitter_ms", 0.0,
+                DISK_DELAY_MAX_MS,
+            )  # fmt: skip
         elif kind == "clock":
             op = self._required(raw, "op", line, what)
             if op not in CLOCK_OPS:

@@ -54,6 +54,7 @@ NEMESIS_OP_TIMEOUT_S = 10.0
 HEAL_TIMEOUT_S = 30.0
 NODE_KINDS = (
     "kill", "restart", "pause", "resume", "clock", "clock-reset", "throttle", "unthrottle",
+    "disk", "disk-reset",
 )  # fmt: skip
 STATUS_TIMEOUT_S = 0.5
 
@@ -481,12 +482,19 @@ class ScheduleDriver(_Recording):
             return faults.clock_reset(), list(names)
         if kind == "unthrottle" and "nodes" not in args:
             return faults.unthrottle(), list(names)
+        if kind == "disk-reset" and "nodes" not in args:
+            return faults.disk_reset(), list(names)
         nodes = resolved["nodes"] = await resolve(args["nodes"], notes)
         if kind == "clock":
             params = {k: v for k, v in args.items() if k not in ("nodes",)}
             return faults.clock({n: dict(params) for n in nodes}), nodes
         if kind == "clock-reset":
             return faults.clock_reset(nodes), nodes
+        if kind == "disk":
+            params = {k: args[k] for k in ("fsync_delay_ms", "jitter_ms")}
+            return faults.disk({n: dict(params) for n in nodes}), nodes
+        if kind == "disk-reset":
+            return faults.disk_reset(nodes), nodes
         if kind == "throttle":
             return faults.throttle(nodes, args["stopped_ms"], args["period_ms"]), nodes
         if kind == "unthrottle":

@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ PEER_QUEUE_MAX = 10_000
 # More client requests than this waiting for a reply at once get an `overloaded` error.
 PENDING_REQUESTS_MAX = 20_000
 CONNECT_RETRY_S = 0.05
+# The slowest disk the `disk` control request may set (per synced write, plus jitter).
+DISK_DELAY_MAX_MS = 5_000.0
 
 
 @dataclass
@@ -145,6 +147,15 @@ class NodeServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._servers: list[asyncio.AbstractServer] = []
         self._stopping = asyncio.Event()
+        # The slow-disk fault (`disk` control request): each synced write completes this
+        # much later (plus up to `disk_jitter_ms`), and whatever followed it waits behind
+        # it: `_held` is that queue of (release time, effects), in order.
+        self.disk_delay_ms = 0.0
+        self.disk_jitter_ms = 0.0
+        self._disk_rng = random.Random(f"{config.seed}:{config.node_id}:disk")
+        self._held: deque[tuple[float, Effects]] = deque()
+        self._held_added = asyncio.Event()
+        self.slow_writes = 0
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -195,6 +206,7 @@ class NodeServer:
                 asyncio.create_task(self._peer_sender(peer_id, peer_host, peer_port))
             )
         self._tasks.append(asyncio.create_task(self._ticker()))
+        self._tasks.append(asyncio.create_task(self._release_held()))
         if self.no_fsync:
             self._tasks.append(asyncio.create_task(self._lazy_sync()))
         if self.config.parent_pid:
@@ -252,10 +264,51 @@ class NodeServer:
 
     def apply(self, effects: Effects) -> None:
         # Whatever a reply or a peer message depends on is durable before it leaves.
+        synced = False
         if effects.persist and self.wal is not None:
             self.wal.append(effects.persist)
             if not self.no_fsync:
                 self.wal.sync()
+                synced = True
+        if not (effects.send or effects.deliver or effects.reply):
+            return
+        delay_ms = self._disk_delay_ms() if synced else 0.0
+        if delay_ms > 0 or self._held:
+            # A slow disk: this write completes late, and nothing that follows it may
+            # overtake it (a later message may rest on what it wrote).
+            release = time.monotonic() + delay_ms / 1000.0
+            if self._held:
+                release = max(release, self._held[-1][0])
+            self._held.append((release, effects))
+            self.slow_writes += 1 if delay_ms > 0 else 0
+            self._held_added.set()
+            return
+        self._output(effects)
+
+    def _disk_delay_ms(self) -> float:
+        if self.disk_delay_ms <= 0 and self.disk_jitter_ms <= 0:
+            return 0.0
+        return self.disk_delay_ms + self._disk_rng.uniform(0.0, self.disk_jitter_ms)
+
+    async def _release_held(self) -> None:
+        """Lets held effects out, in order, each when its slow write has completed."""
+        while True:
+            if not self._held:
+                self._held_added.clear()
+                await self._held_added.wait()
+                continue
+            release, effects = self._held[0]
+            wait_s = release - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+                continue
+            self._held.popleft()
+            try:
+                self._output(effects)
+            except Exception:
+                log.exception("error sending held effects")
+
+    def _output(self, effects: Effects) -> None:
         for send in effects.send:
             self._send_peer(send.dest, send.body)
         for delivery in effects.deliver:
@@ -469,8 +522,38 @@ class NodeServer:
                 writer,
                 {"type": "clock_ok", "in_reply_to": client_req_id, "clock": self._clock_status()},
             )
+        elif kind == "disk":
+            self._control_disk(request)
+            self._write_client(
+                writer,
+                {"type": "disk_ok", "in_reply_to": client_req_id, "disk": self._disk_status()},
+            )
         else:
             raise RequestError("unknown-type", f"unknown request type {kind!r}")
+
+    def _control_disk(self, request: dict[str, Any]) -> None:
+        values = {}
+        for name in ("fsync_delay_ms", "jitter_ms"):
+            value = request.get(name, 0.0)
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or not 0.0 <= value <= DISK_DELAY_MAX_MS
+            ):
+                raise RequestError(
+                    "bad-request", f"disk {name} must be a number in [0, {DISK_DELAY_MAX_MS:g}]"
+                )
+            values[name] = float(value)
+        self.disk_delay_ms, self.disk_jitter_ms = values["fsync_delay_ms"], values["jitter_ms"]
+        log.info("disk -> %s", self._disk_status())
+
+    def _disk_status(self) -> dict[str, Any]:
+        return {
+            "fsync_delay_ms": self.disk_delay_ms,
+            "jitter_ms": self.disk_jitter_ms,
+            "held": len(self._held),
+            "slow_writes": self.slow_writes,
+        }
 
     def _control_clock(self, request: dict[str, Any]) -> None:
         op = request.get("op")
@@ -508,6 +591,7 @@ class NodeServer:
             "uptime_s": round(time.monotonic() - self.started_monotonic, 3),
             "bugs": sorted(self.config.bugs),
             "clock": self._clock_status(),
+            "disk": self._disk_status(),
             # The clock assumption the node's leases rest on: rates within 1 +- drift_bound.
             # Clock faults that respect it must leave every read correct.
             "drift_bound": self.config.protocol_config.drift_bound,

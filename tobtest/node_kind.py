@@ -38,6 +38,8 @@ CAPABILITIES: dict[str, str] = {
     "restart": "a killed node may be started again, even if it loses its state (kill, flip): "
     "a kill that loses state is then the node's own doing, as Maelstrom's kill is",
     "disk": "runs in lose-unsynced mode when launched so (the disk nemesis; the exploring one)",
+    "disk-latency": "answers the `disk` control request, a slow disk (the exploring nemesis "
+    "uses it when there; schedule steps `disk`)",
     "kv": "applies read/write/cas commands and acks with their result (the register workload)",
     "txn": "applies list-append transactions and acks with their reads (the txn workload)",
 }
@@ -145,7 +147,7 @@ class NodeKind(ABC):
 class BuiltinKind(NodeKind):
     """`python -m tobtest.node`: the node this repository ships (node/)."""
 
-    capabilities = frozenset({"clock", "durable", "restart", "disk", "kv", "txn"})
+    capabilities = frozenset({"clock", "durable", "restart", "disk", "disk-latency", "kv", "txn"})
     # Seeded bugs of the node's shell (node/server.py), not of a protocol core: every
     # protocol has them.
     SHELL_BUGS: tuple[str, ...] = ("no-fsync",)

@@ -248,7 +248,11 @@ class Runner:
             )  # fmt: skip
         if cfg.nemesis == [EXPLORE]:
             lease_reads = "lease" in getattr(self.workload, "read_modes", ())
-            options = {"lease_reads": lease_reads, "feedback": cfg.explore_feedback}
+            options = {
+                "lease_reads": lease_reads,
+                "feedback": cfg.explore_feedback,
+                "disk_latency": "disk-latency" in self.node_kind.capabilities,
+            }
             return ExploringNemesis(ctx, self.recorder, cfg.seed, options)
         nemesis_opts: dict[str, dict[str, Any]] = {"partition": {"shapes": cfg.partition_shapes}}
         if cfg.nemesis_targets:

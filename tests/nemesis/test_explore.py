@@ -273,3 +273,54 @@ def test_flap_changes_the_partition_many_times_and_ends_healed(tmp_path) -> None
         if s["do"] == "partition" and len(s["grudge"]) == 1
     ]  # fmt: skip
     assert value["one_way_cuts"] == 0 or one_way, "a one-way cut drops one link's messages"
+
+
+def test_disk_weather_slows_some_disks_in_stretches_only_where_nodes_take_it(tmp_path) -> None:
+    from tobtest.nemesis.explore import DISK_DELAY_MS
+
+    clock = [0.0]
+    calls: list[tuple[str, Any]] = []
+
+    def explorer_with(disk_latency: bool) -> ExploringNemesis:
+        base = make_explorer(tmp_path, seed=6, disk_latency=disk_latency)
+        explorer = ExploringNemesis(
+            base.ctx, base.recorder, 6, {"disk_latency": disk_latency}, now=lambda: clock[0]
+        )
+
+        async def disk(requests: dict[str, Any]) -> dict[str, Any]:
+            calls.append(("disk", requests))
+            explorer.ctx.faults.disks.update(requests)
+            return dict(requests)
+
+        async def disk_reset(nodes: Any = None) -> list[str]:
+            calls.append(("reset", None))
+            reset = sorted(explorer.ctx.faults.disks)
+            explorer.ctx.faults.disks.clear()
+            return reset
+
+        explorer.ctx.faults.disk = disk  # type: ignore[method-assign]
+        explorer.ctx.faults.disk_reset = disk_reset  # type: ignore[method-assign]
+        return explorer
+
+    async def stretches(explorer: ExploringNemesis, count: int) -> None:
+        for _ in range(count):
+            await explorer._disk_weather()
+            clock[0] += 13.0  # past any stretch
+        await explorer.heal_all()
+
+    asyncio.run(stretches(explorer_with(False), 10))
+    assert calls == [], "a node kind without disk-latency gets no disk requests"
+    explorer = explorer_with(True)
+    asyncio.run(stretches(explorer, 30))
+    slowed = [r for kind, r in calls if kind == "disk"]
+    assert 3 <= len(slowed) <= 27, "some stretches have slow disks, some do not"
+    for requests in slowed:
+        assert requests and set(requests) <= {"n1", "n2", "n3"}
+        for r in requests.values():
+            assert DISK_DELAY_MS[0] - 0.1 <= r["fsync_delay_ms"] <= DISK_DELAY_MS[1] + 0.1
+            assert 0.0 <= r["jitter_ms"] <= r["fsync_delay_ms"] / 2 + 0.1
+    assert any(len(r) < 3 for r in slowed), "disks differ: some stay fast in a slow stretch"
+    assert explorer.summary()["disk_changes"] == len(slowed)
+    explorer.recorder.close()
+    fs = [op.f for op in read_history(explorer.recorder.path) if op.type == "ok"]
+    assert fs.count("start-slow-disk") == fs.count("stop-slow-disk") == len(slowed)

@@ -136,6 +136,26 @@ def test_clock_faults_reach_the_nodes_and_reset(tmp_path):
     run(tmp_path, scenario)
 
 
+def test_slow_disks_reach_the_nodes_and_a_kill_or_a_reset_ends_them(tmp_path):
+    async def scenario(ctx: NemesisContext) -> None:
+        faults = ctx.faults
+        slow = {"n1": {"fsync_delay_ms": 50.0, "jitter_ms": 5.0}, "n2": {"fsync_delay_ms": 9.0}}
+        assert set(await faults.disk(slow)) == {"n1", "n2"}
+        assert (await ctx.cluster.status("n1"))["disk"]["fsync_delay_ms"] == 50.0
+        assert (await ctx.cluster.status("n2"))["disk"]["jitter_ms"] == 0.0
+        await faults.kill(["n2"])
+        await faults.restart(["n2"])
+        assert set(faults.disks) == {"n1"}, "a restarted node has a normal disk"
+        assert (await ctx.cluster.status("n2"))["disk"]["fsync_delay_ms"] == 0.0
+        healed = await faults.heal_everything()
+        assert healed["disk_reset"] == ["n1"] and faults.disks == {}
+        assert (await ctx.cluster.status("n1"))["disk"]["fsync_delay_ms"] == 0.0
+        kinds = [step["do"] for step in faults.executed]
+        assert kinds[0] == "disk" and "disk-reset" in kinds
+
+    run(tmp_path, scenario)
+
+
 def test_link_and_partition_faults_reach_the_proxy(tmp_path):
     async def scenario(ctx: NemesisContext) -> None:
         link = LinkNemesis(random.Random(6))

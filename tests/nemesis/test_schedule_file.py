@@ -145,6 +145,12 @@ BAD = [
         "missing argument 'period_ms'",
     ),
     ("steps:\n  - sleep_s: 1\n  - sleep_s: 2\n    do: heal\n", 3, "exactly one of"),
+    ("steps:\n  - sleep_s: 1\n  - do: disk\n    nodes: leader\n", 3, "missing argument 'fsync"),
+    (
+        "steps:\n  - sleep_s: 1\n  - do: disk\n    nodes: all\n    fsync_delay_ms: 9000\n",
+        5,
+        "fsync_delay_ms: expected a number in [0, 5000]",
+    ),
     ("steps:\n  - sleep_s: 1\n  - repeat: 0\n    steps: [{do: heal}]\n", 3, "repeat: expected"),
     ("steps:\n  - sleep_s: 1\n  - remember: leader\n", 3, "missing argument 'as'"),
     ("steps:\n  - sleep_s: 1\n  - do: kill\n    nodes: n1\n    as: leader\n", 5, "as: expected"),
@@ -197,3 +203,16 @@ def test_throttle_and_unthrottle_steps_parse_with_targets() -> None:
     assert throttle.kind == "throttle" and throttle.args["stopped_ms"] == 8.0
     assert throttle.args["period_ms"] == 20.0 and throttle.args["nodes"] == "leader"
     assert unthrottle.kind == "unthrottle" and "nodes" not in unthrottle.args
+
+
+def test_disk_and_disk_reset_steps_parse_with_targets() -> None:
+    text = (
+        "steps:\n  - sleep_s: 1\n  - do: disk\n    nodes: followers\n"
+        "    fsync_delay_ms: 80\n    jitter_ms: 20\n  - do: disk-reset\n"
+    )
+    steps = parse_schedule(text, "disk.yaml", nodes=3).steps
+    slow, reset = steps[1], steps[2]
+    assert slow.kind == "disk" and slow.args == {
+        "nodes": "followers", "fsync_delay_ms": 80.0, "jitter_ms": 20.0
+    }  # fmt: skip
+    assert reset.kind == "disk-reset" and "nodes" not in reset.args

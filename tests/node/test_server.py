@@ -121,6 +121,53 @@ def test_a_lone_node_broadcasts_and_reads(lone_node):
     assert read["value"] == [10, 11, 12]
 
 
+def test_a_slow_disk_holds_what_follows_a_synced_write_and_keeps_the_order(lone_node):
+    plan, _ = lone_node
+    port = plan.client_ports[0]
+
+    async def scenario() -> tuple[list[tuple[float, dict]], list[dict]]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def ask(*requests: dict) -> list[tuple[float, dict]]:
+            t0 = time.monotonic()
+            writer.write(b"".join((json.dumps(r) + "\n").encode() for r in requests))
+            out = []
+            for _ in requests:
+                line = await asyncio.wait_for(reader.readline(), 5)
+                out.append((time.monotonic() - t0, json.loads(line)))
+            return out
+
+        [(_, slow)] = await ask({"type": "disk", "id": 1, "fsync_delay_ms": 400})
+        assert slow["type"] == "disk_ok" and slow["disk"]["fsync_delay_ms"] == 400
+        timed = await ask(
+            {"type": "broadcast", "id": 2, "msg_id": "a", "value": 7},
+            {"type": "read", "id": 3, "mode": "local"},
+            {"type": "status", "id": 4},
+        )
+        bad = [
+            r
+            for _, r in await ask(
+                {"type": "disk", "id": 5, "fsync_delay_ms": -1},
+                {"type": "disk", "id": 6, "fsync_delay_ms": "x"},
+                {"type": "disk", "id": 7, "fsync_delay_ms": 10, "jitter_ms": 1e9},
+            )
+        ]
+        [(_, normal)] = await ask({"type": "disk", "id": 8})
+        assert normal["disk"]["fsync_delay_ms"] == 0 and normal["disk"]["held"] == 0
+        writer.close()
+        return timed, bad
+
+    timed, bad = asyncio.run(scenario())
+    (_, status_reply), (t_ack, ack), (t_read, read) = timed
+    # The status answers at once, the write still held; the ack waits for the slow write,
+    # and the read, which wrote nothing, waits behind it and sees the message.
+    assert status_reply["type"] == "status_ok" and status_reply["disk"]["held"] >= 1
+    assert ack["type"] == "broadcast_ok" and t_ack >= 0.4
+    assert read["type"] == "read_ok" and read["value"] == [7] and t_read >= t_ack
+    assert [r["code"] for r in bad] == ["bad-request"] * 3
+    assert status(port)["disk"]["slow_writes"] >= 1
+
+
 def start_lone_node(tmp_path, plan: PortPlan, *extra: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
