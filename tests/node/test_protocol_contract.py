@@ -19,12 +19,12 @@ import ast
 import dataclasses
 import importlib
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
 from tobtest.node import protocols as protocols_package
+from tobtest.node import server as node_server
 from tobtest.node.protocols import PROTOCOLS, ProtocolEntry, protocol_class, protocol_entry
 from tobtest.node.protocols.base import (
     READ_MODES,
@@ -275,7 +275,7 @@ def test_each_seeded_bug_is_unique_tested_by_its_code_and_builds_a_core(name: st
 
 
 def test_bug_names_do_not_collide_with_the_node_shells() -> None:
-    shell = Path(sys.modules["tobtest.node"].__file__ or "").with_name("server.py").read_text()
+    shell = Path(node_server.__file__).read_text()
     for entry in PROTOCOLS.values():
         for bug in entry.all_bugs:
             assert f'"{bug}" in config.bugs' not in shell, bug
