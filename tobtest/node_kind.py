@@ -151,8 +151,9 @@ class BuiltinKind(NodeKind):
     # Seeded bugs of the node's shell (node/server.py), not of a protocol core: every
     # protocol has them.
     SHELL_BUGS: tuple[str, ...] = ("no-fsync",)
-    # Mirrors node/protocols (PROTOCOLS, each core's BUGS + SUBTLE_BUGS, the reads it
-    # refuses, its status()); test_node_kind.py checks that it still does.
+    # Mirrors the node's protocol registry (node/protocols/registry.py: each entry's bugs,
+    # read modes, and the status fields the harness reads); test_node_kind.py checks that
+    # it still does. The harness keeps its own copy: it never imports the node package.
     PROTOCOLS: dict[str, ProtocolInfo] = {
         "paxos": ProtocolInfo(
             read_modes=("local", "log"),

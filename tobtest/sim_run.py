@@ -31,7 +31,6 @@ a run cut short by either cap has verdict unknown unless something was already f
 
 from __future__ import annotations
 
-import importlib
 import random
 import time
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ from typing import Any
 
 from tobtest.checker.compose import check_all, merge_valid
 from tobtest.histories.op import Op
-from tobtest.node.protocols import PROTOCOLS, protocol_class
+from tobtest.node.protocols import PROTOCOLS, protocol_class, protocol_entry
 from tobtest.node.protocols.base import Effects, Event, Protocol, ProtocolConfig
 from tobtest.node.sim import NetConfig, Simulation
 from tobtest.sim_history import SimHistory, broadcast_outcome, read_outcome
@@ -54,11 +53,8 @@ NETS: dict[str, NetConfig] = {
 FAULTS = ("partition", "cut", "slow", "weather", "stall", "flip", "crash", "pause", "clock")
 NETWORK_FAULTS = ("partition", "cut", "slow", "weather", "stall", "flip")  # one at a time
 PROCESS_FAULTS = ("crash", "pause")  # a stream of their own, overlapping the network's
-# Read modes each core serves (per-slot Paxos refuses `lease`).
-READ_MODES: dict[str, tuple[str, ...]] = {
-    "multipaxos": ("local", "log", "lease"),
-    "raft": ("local", "log", "lease"),
-}
+# Read modes each core serves, from its registry entry (per-slot Paxos refuses `lease`).
+READ_MODES: dict[str, tuple[str, ...]] = {name: e.read_modes for name, e in PROTOCOLS.items()}
 DEFAULT_READ_MODES = ("local", "log")
 CHUNK_MS = 250.0  # virtual time run between two looks at the wall clock
 FINAL_READ_MS = 200.0  # virtual time the final reads get
@@ -142,13 +138,8 @@ class SeedResult:
 
 
 def bug_names(protocol: str) -> tuple[str, ...]:
-    """Every seeded bug the protocol's core module declares: each `*BUGS` tuple in it."""
-    module = importlib.import_module(protocol_class(protocol).__module__)
-    names: list[str] = []
-    for attr, value in sorted(vars(module).items()):
-        if attr.endswith("BUGS") and isinstance(value, tuple):
-            names += [v for v in value if isinstance(v, str) and v not in names]
-    return tuple(names)
+    """Every seeded bug the protocol's registry entry declares, both catalogues."""
+    return protocol_entry(protocol).all_bugs
 
 
 def known_protocols() -> list[str]:

@@ -113,18 +113,27 @@ class Effects:
 
 @dataclass(frozen=True)
 class ProtocolConfig:
-    """Timing and fault-fixture knobs shared by the cores. Times in (virtual) milliseconds."""
+    """Timing and fault-fixture knobs of the cores. Times in (virtual) milliseconds.
 
+    One flat record for every core; each reads only its own fields, named in its registry
+    entry (`registry.ProtocolEntry.config_fields`, checked against the code by the contract
+    test), and ignores the rest.
+    """
+
+    # How often the shell ticks a core (every protocol); the leader-based cores also read it.
     tick_ms: float = 5.0
-    # A proposal that has not been chosen within this time is retried with a higher ballot.
+    # A proposal that has not been chosen within this time is retried with a higher ballot
+    # (paxos); multipaxos and raft resend and re-forward after parts of it.
     proposal_timeout_ms: float = 150.0
-    # Random extra wait before a retry, up to this much, so duelling proposers back off.
+    # Per-slot Paxos: random extra wait before a retry, up to this much, so duelling
+    # proposers back off.
     retry_jitter_ms: float = 100.0
-    # How often a node tells its peers how far it has delivered, so laggards catch up.
+    # Per-slot Paxos: how often a node tells its peers how far it has delivered.
     sync_interval_ms: float = 100.0
-    # A hole below a chosen slot unfilled this long is filled by proposing a no-op.
+    # Per-slot Paxos: a hole below a chosen slot unfilled this long is filled with a no-op.
     hole_timeout_ms: float = 300.0
-    # Multi-Paxos only.
+    # The leader-based cores (multipaxos, raft): heartbeats, elections, the leader's lease
+    # and the clock drift it allows for (`multipaxos_params.lease_params`).
     heartbeat_ms: float = 50.0
     election_timeout_ms: float = 500.0
     lease_ms: float = 300.0

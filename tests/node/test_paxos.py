@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tobtest.node.protocols import paxos as paxos_module
 from tobtest.node.protocols.base import (
     ClientBroadcast,
     ClientRead,
@@ -432,26 +429,6 @@ def test_messages_from_unknown_sources_are_ignored() -> None:
     for src in (-1, 0, 3, "1", None):
         fx = core.step(PeerMessage(src=src, body={"type": "prepare", "slot": 0, "ballot": 5}), 0.0)
         assert fx == Effects()
-
-
-def test_the_core_imports_no_clock_randomness_or_io() -> None:
-    tree = ast.parse(Path(paxos_module.__file__).read_text())
-    type_checking = [
-        n
-        for n in ast.walk(tree)
-        if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING"
-    ]
-    only_for_types = {id(n) for block in type_checking for n in ast.walk(block)}
-    imported = set()
-    for node in ast.walk(tree):
-        if id(node) in only_for_types:
-            continue
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    forbidden = {"time", "random", "socket", "os", "threading", "asyncio", "datetime", "uuid"}
-    assert imported and not imported & forbidden
 
 
 def test_status_reports_the_documented_fields() -> None:

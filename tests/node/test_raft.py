@@ -6,9 +6,7 @@ Run: .venv/bin/python -m pytest tests/node/test_raft.py -q
 
 from __future__ import annotations
 
-import ast
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -418,27 +416,6 @@ def test_the_log_merge_and_replay_agree() -> None:
         assert record is not None and copy.replay(record, limit=10)
     assert copy.entries == log.entries == [(1, m("a")), (2, m("x")), (2, m("y"))]
     assert not copy.replay({"t": "log", "from": 9, "entries": []}, limit=10)
-
-
-def test_the_core_modules_import_no_clock_randomness_or_io() -> None:
-    forbidden = {"time", "random", "socket", "os", "threading", "asyncio", "datetime", "uuid"}
-    folder = Path(raft_module.__file__).parent
-    for path in sorted(folder.glob("raft*.py")):
-        tree = ast.parse(path.read_text())
-        type_checking = [
-            n for n in ast.walk(tree)
-            if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING"
-        ]  # fmt: skip
-        only_for_types = {id(n) for block in type_checking for n in ast.walk(block)}
-        imported = set()
-        for node in ast.walk(tree):
-            if id(node) in only_for_types:
-                continue
-            if isinstance(node, ast.Import):
-                imported |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                imported.add(node.module.split(".")[0])
-        assert imported and not imported & forbidden, path.name
 
 
 def test_status_carries_the_fields_the_harness_reads_with_their_meaning() -> None:

@@ -3,7 +3,6 @@ runs a node kind cannot serve are refused."""
 
 from __future__ import annotations
 
-import random
 import re
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from tobtest.config import TestConfig
 from tobtest.node import server as node_server
-from tobtest.node.protocols import PROTOCOLS, protocol_class
+from tobtest.node.protocols import PROTOCOLS
 from tobtest.node.protocols import base as core_base
 from tobtest.node.server import node_name as server_node_name
 from tobtest.node_kind import (
@@ -44,32 +43,24 @@ def launch(**changes: object) -> NodeLaunch:
 
 
 def test_builtin_protocols_and_bugs_are_the_node_packages():
-    assert set(BUILTIN.protocols()) == set(PROTOCOLS)
-    for protocol in PROTOCOLS:
-        module = sys.modules[protocol_class(protocol).__module__]
-        bugs = (*module.BUGS, *module.SUBTLE_BUGS, *BUILTIN.SHELL_BUGS)
-        assert BUILTIN.bugs(protocol) == bugs, protocol
+    assert BUILTIN.protocols() == tuple(PROTOCOLS)
+    for protocol, entry in PROTOCOLS.items():
+        assert BUILTIN.bugs(protocol) == (*entry.all_bugs, *BUILTIN.SHELL_BUGS), protocol
     server = Path(node_server.__file__).read_text()
     assert all(f'"{bug}" in config.bugs' in server for bug in BUILTIN.SHELL_BUGS)
 
 
-def test_builtin_read_modes_are_those_its_cores_do_not_refuse():
+def test_builtin_read_modes_are_the_registrys():
+    # The registry's read modes are those its cores do not refuse (test_protocol_contract).
     assert set(READ_MODES) == set(core_base.READ_MODES)
-    for protocol in PROTOCOLS:
-        served = []
-        for mode in READ_MODES:
-            core = protocol_class(protocol)(0, 3, random.Random(1))
-            effects = core.step(core_base.ClientRead(request_id=1, mode=mode), now_ms=0.0)
-            codes = [r.body.get("code") for r in effects.reply]
-            if "unsupported-read-mode" not in codes:
-                served.append(mode)
-        assert set(BUILTIN.read_modes(protocol)) == set(served), protocol
+    for protocol, entry in PROTOCOLS.items():
+        assert set(BUILTIN.read_modes(protocol)) == set(entry.read_modes), protocol
 
 
-def test_builtin_status_fields_are_reported_by_its_cores():
-    for protocol in PROTOCOLS:
-        status = protocol_class(protocol)(0, 3, random.Random(1)).status(0.0)
-        assert BUILTIN.status_fields(protocol) <= set(status), protocol
+def test_builtin_status_fields_are_declared_by_the_registry():
+    # The registry's status fields are those its cores report (test_protocol_contract).
+    for protocol, entry in PROTOCOLS.items():
+        assert BUILTIN.status_fields(protocol) <= entry.status_fields, protocol
 
 
 def test_node_names_are_the_nodes_own():
