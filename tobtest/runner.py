@@ -53,7 +53,19 @@ LEASE_READS_TO_LEADER = 0.75  # the share of lease reads sent to the node said t
 # such reads meet a new leader in its first moments, where lease arithmetic and its
 # barriers are most at risk.
 LEASE_REDIRECTS_MAX = 8
+# A node that has just begun to claim the lead is in its first round trips, where a new
+# leader's lease, barrier and catch-up meet its first reads: for a moment after the poll
+# first sees it claim, most lease reads that follow the leader go to it (clients of a
+# leader-based store switch to the newest leader they hear of), the rest as before.
+NEW_LEADER_FOCUS_S = 0.5
+NEW_LEADER_SHARE = 0.75
+
 LEASE_REDIRECT_PAUSE_S = (0.001, 0.01)
+# A share of the clients only read (where the workload has reads): while writes hang at a
+# leader change, closed-loop clients all end up waiting on them, and nothing would probe the
+# cluster just when its read paths are most at risk (a new leader's first round trips, a
+# deposed one that still answers); readers keep reading through it, as read-heavy clients do.
+READER_SHARE = 0.25
 QUIESCE_POLL_S = 0.2
 CRASH_POLL_S = 0.2
 # Status fields that measure a node's progress; without them there is nothing to wait on.
@@ -112,6 +124,8 @@ class Runner:
         self._next_process = config.client_count
         self._leader_hint: str | None = None
         self._leader_claims: list[str] = []
+        self._new_leader: tuple[str, float] | None = None  # (node, focus until, monotonic)
+        self._last_claims: list[str] = []  # the last non-empty answer of the poll
         self._lease_reads = "lease" in getattr(self.workload, "read_modes", ())
         self.cluster: Cluster | None = None
         self._t0 = time.monotonic()
@@ -306,8 +320,9 @@ class Runner:
         process = worker
         clients: dict[str, NodeClient] = {}
         try:
+            reader = worker < int(self.config.client_count * READER_SHARE)
             while await self._next_slot(deadline):
-                op = self.workload.next_op()
+                op = (self.workload.next_read() if reader else None) or self.workload.next_op()
                 node = self._node_rng.choice(self.cluster.names)
                 if self._lease_reads and op.get("read_mode") == "lease":
                     # A lease read is the leader's to serve: most go where the cluster's
@@ -316,6 +331,10 @@ class Runner:
                     hinted = self._node_rng.random() < LEASE_READS_TO_LEADER
                     if hinted and self._leader_claims:
                         node = self._redirect_rng.choice(self._leader_claims)
+                        new = self._new_leader
+                        if new is not None and time.monotonic() < new[1]:
+                            focus = self._redirect_rng.random() < NEW_LEADER_SHARE
+                            node = new[0] if focus else node
                 if self.config.route_to_leader and self._leader_hint is not None:
                     # Drawn anyway, so the rng stream is the same whichever way ops go.
                     node = self._leader_hint
@@ -413,9 +432,14 @@ class Runner:
         """With `route_to_leader` or lease reads, keeps `_leader_hint` on the node that claims
         to lead (polled through `status`), as clients that follow the leader would; None when
         none or several claim. `_leader_claims` keeps every claimant: while a deposed leader
-        still claims, a lease read goes to either, the old one or the one just elected."""
+        still claims, a lease read goes to either, the old one or the one just elected, most
+        to the one just elected for a moment (NEW_LEADER_FOCUS_S)."""
         while True:
             leaders = await self._primaries(LEADER_STATUS_TIMEOUT_S)
+            fresh = [n for n in leaders if n not in self._last_claims]
+            if fresh and self._last_claims:  # not the run's first leader
+                self._new_leader = (fresh[-1], time.monotonic() + NEW_LEADER_FOCUS_S)
+            self._last_claims = leaders or self._last_claims
             self._leader_hint = leaders[0] if len(leaders) == 1 else None
             self._leader_claims = leaders
             await asyncio.sleep(LEASE_LEADER_POLL_S if self._lease_reads else LEADER_POLL_S)

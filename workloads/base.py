@@ -74,6 +74,11 @@ class Workload(ABC):
         """The op read from every node after the run heals, or None."""
         return None
 
+    def next_read(self) -> dict[str, Any] | None:
+        """The next op of a client that only reads, or None if the workload has none (its
+        clients then all draw `next_op`)."""
+        return None
+
 
 def outcome_of_client_error(exc: ClientError, idempotent: bool) -> Outcome:
     """A request that failed in transit: fail if it surely did not happen or has no effect."""

@@ -51,6 +51,14 @@ class BroadcastWorkload(Workload):
         self._next_value += 1
         return {"f": "broadcast", "value": value}
 
+    def next_read(self) -> dict[str, Any] | None:
+        # A reader's reads are the ones a node answers without the log (a `log` read waits
+        # for consensus, as a write does, and would hold the reader up with the writers).
+        modes = [m for m in self.read_modes if m != "log"] or self.read_modes
+        if self.read_fraction <= 0:
+            return None
+        return {"f": "read", "value": None, "read_mode": self.rng.choice(modes)}
+
     def final_op(self) -> dict[str, Any]:
         # Final reads ask each node for what it delivered: its own view, so `local`.
         return {"f": "read", "value": None, "read_mode": "local", "final": True}

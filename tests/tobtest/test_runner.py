@@ -111,3 +111,15 @@ def test_a_refused_lease_read_is_asked_again_at_the_leader_it_names(tmp_path):
             followed += 1
             assert later[0].extra.get("read_mode") == "lease"
     assert followed >= len(redirected) // 2, (followed, len(redirected))
+    # A quarter of the clients only read (READER_SHARE): their first processes invoke
+    # nothing but reads, and none of them a `log` read.
+    from tobtest.runner import READER_SHARE
+
+    count = int(config.client_count * READER_SHARE)
+    assert count >= 1
+    readers = [
+        op for op in history
+        if op.type == "invoke" and isinstance(op.process, int) and op.process < count
+    ]  # fmt: skip
+    assert readers and all(op.f == "read" for op in readers)
+    assert {op.extra.get("read_mode") for op in readers} == {"lease"}

@@ -54,3 +54,22 @@ def test_register_mix():
     assert {op["key"] for op in ops} == {0, 1}
     assert {op["read_mode"] for op in ops if op["f"] == "read"} == {"log", "lease"}
     assert all(len(op["value"]) == 2 for op in ops if op["f"] == "cas")
+
+
+def test_a_broadcast_reader_reads_without_the_log_and_others_have_no_readers():
+    import random
+
+    from tobtest.workloads import WORKLOADS
+
+    workload = WORKLOADS["broadcast"](
+        random.Random(4), {"read_fraction": 0.2, "read_modes": ["local", "log", "lease"]}
+    )
+    modes = {workload.next_read()["read_mode"] for _ in range(200)}  # type: ignore[index]
+    assert modes == {"local", "lease"}, "a log read waits for consensus, as a write does"
+    only_log = WORKLOADS["broadcast"](
+        random.Random(4), {"read_fraction": 0.2, "read_modes": ["log"]}
+    )
+    assert only_log.next_read() == {"f": "read", "value": None, "read_mode": "log"}
+    no_reads = WORKLOADS["broadcast"](random.Random(4), {"read_fraction": 0.0})
+    assert no_reads.next_read() is None
+    assert WORKLOADS["register"](random.Random(4), {}).next_read() is None
