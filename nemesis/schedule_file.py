@@ -9,7 +9,7 @@ A schedule is a list of steps (or `{name, description, loop, steps}`); each step
       isolate: leader            # node arguments are targets (below), resolved at run time
       as: old                    # binds what the step resolved, used later as $old
     - sleep_s: 1                 # or [lo, hi]: drawn from the run's seeded rng
-    - wait: leader-change        # leader-change | leader | answers | accepted-unchosen
+    - wait: leader-change        # leader-change | leader | answers | accepted-unchosen | progress
       from: $old                 # (leader-change) the leader to be replaced [default: the
       timeout_s: 4               #  leader when the wait starts]; every wait is bounded
       on_timeout: skip           # continue [default] or skip the rest of the iteration
@@ -40,7 +40,7 @@ from tobtest.nemesis.linkfaults import FaultSpecError, parse_fault
 
 ROLES: tuple[str, ...] = ("leader", "followers", "all", "one", "minority", "majority")
 PICK_COUNTS: tuple[str, ...] = ("one", "minority", "half", "majority", "all")
-WAITS: tuple[str, ...] = ("leader-change", "leader", "answers", "accepted-unchosen")
+WAITS: tuple[str, ...] = ("leader-change", "leader", "answers", "accepted-unchosen", "progress")
 ON_TIMEOUT: tuple[str, ...] = ("continue", "skip")
 CLOCK_OPS: dict[str, tuple[str, ...]] = {
     "bump": ("delta_ms",),
@@ -88,7 +88,7 @@ class Wait:
     condition: str  # one of WAITS
     timeout_s: float
     line: int
-    nodes: Target = None  # answers, accepted-unchosen
+    nodes: Target = None  # answers, accepted-unchosen, progress
     replaced: Target = None  # leader-change: `from`
     on_timeout: str = "continue"
     poll_s: float = POLL_S_DEFAULT
@@ -496,7 +496,7 @@ class _Parser:
         if condition not in WAITS:
             raise self.fail(line, f"unknown wait {condition!r} (known: {', '.join(WAITS)})")
         what = f"wait: {condition}"
-        targeted = condition in ("answers", "accepted-unchosen")
+        targeted = condition in ("answers", "accepted-unchosen", "progress")
         allowed = {"wait", "timeout_s", "on_timeout", "poll_s"}
         allowed |= {"nodes"} if targeted else {"as"}
         allowed |= {"from"} if condition == "leader-change" else set()
@@ -515,7 +515,8 @@ class _Parser:
                 at("on_timeout"),
                 f"{what}: on_timeout: expected one of {', '.join(ON_TIMEOUT)}, got {on_timeout!r}",
             )
-        default_poll = POLL_S_WINDOW if condition == "accepted-unchosen" else POLL_S_DEFAULT
+        windows = ("accepted-unchosen", "progress")
+        default_poll = POLL_S_WINDOW if condition in windows else POLL_S_DEFAULT
         poll_s = self.number(
             raw.get("poll_s", default_poll), at("poll_s"), f"{what}: poll_s", 0.001, 60.0
         )

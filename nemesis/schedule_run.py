@@ -28,7 +28,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -355,8 +355,11 @@ class ScheduleDriver(_Recording):
             watched = await self.resolver.resolve(step.nodes, notes)
         found: str | None = None
         met = False
+        baseline: dict[str, int] = {}  # progress: each node's chosen index when the wait began
         while True:
-            met, found = await self._condition(step.condition, replaced, watched, deadline)
+            met, found = await self._condition(
+                step.condition, replaced, watched, deadline, baseline
+            )
             if met or self.clock() >= deadline:
                 break
             await asyncio.sleep(max(0.0, min(step.poll_s, deadline - self.clock())))
@@ -388,7 +391,12 @@ class ScheduleDriver(_Recording):
             raise _Skip
 
     async def _condition(
-        self, condition: str, replaced: list[str], watched: list[str], deadline: float
+        self,
+        condition: str,
+        replaced: list[str],
+        watched: list[str],
+        deadline: float,
+        baseline: dict[str, int] | None = None,
     ) -> tuple[bool, str | None]:
         names = self.ctx.node_names if condition in ("leader", "leader-change") else watched
         if not names:
@@ -403,6 +411,8 @@ class ScheduleDriver(_Recording):
             return (True, claimed[0]) if claimed else (False, None)
         if condition == "answers":
             return all(seen.get(n) is not None for n in names), None
+        if condition == "progress":
+            return _progressed(seen, names, baseline if baseline is not None else {}), None
         counts = [(seen.get(n) or {}).get("accepted_unchosen", 0) for n in names]
         return all(isinstance(c, int) and c > 0 for c in counts), None
 
@@ -569,3 +579,22 @@ def schedule_driver(
     if run_path is not None:
         (run_path / "nemesis-schedule.yaml").write_text(path.read_text())
     return ScheduleDriver(schedule, ctx, recorder, seed)
+
+
+def _progressed(
+    seen: Mapping[str, dict[str, Any] | None], names: list[str], baseline: dict[str, int]
+) -> bool:
+    """`wait: progress`: every node of `names` reports a chosen index (else a delivered
+    count) above the one it reported first in this wait; the first answers set the mark."""
+    moved = True
+    for name in names:
+        status = seen.get(name) or {}
+        mark = status.get("chosen_index", status.get("delivered"))
+        if not isinstance(mark, int):
+            moved = False
+        elif name not in baseline:
+            baseline[name] = mark
+            moved = False
+        elif mark <= baseline[name]:
+            moved = False
+    return moved

@@ -266,3 +266,34 @@ def test_heal_all_undoes_process_faults_and_is_a_history_op(tmp_path, kind: str)
     driver, ctx = run_schedule(text, FakeStatuses({}), tmp_path)
     assert ctx.faults.running() == NAMES
     assert [f for t, f, _ in nemesis_ops(driver) if t == "ok"][-1] == "heal-all"
+
+
+def test_a_progress_wait_holds_until_each_node_commits_past_its_first_answer(tmp_path) -> None:
+    text = """\
+loop: false
+steps:
+  - wait: progress
+    nodes: [n1, n2]
+    timeout_s: 2
+    poll_s: 0.001
+  - do: kill
+    nodes: n1
+"""
+
+    def at(n1: int, n2: int) -> dict[str, Any]:
+        state = lead("n1")
+        state["n1"]["chosen_index"], state["n2"]["delivered"] = n1, n2
+        return state
+
+    # n1 moves first; the wait holds until n2 (which reports only `delivered`) moves too.
+    statuses = FakeStatuses(at(5, 3), at(6, 3), at(7, 3), at(7, 4))
+    driver, ctx = run_schedule(text, statuses, tmp_path)
+    oks = {f: v for t, f, v in nemesis_ops(driver) if t == "ok"}
+    assert oks["wait-progress"]["met"] is True and statuses.calls == 4
+    assert ctx.faults.executed[0]["do"] == "kill"
+    # Nothing moves: the wait times out, and goes on.
+    still = FakeStatuses(at(5, 3))
+    text_short = text.replace("timeout_s: 2", "timeout_s: 0.02")
+    driver, _ = run_schedule(text_short, still, tmp_path, seed=2)
+    oks = {f: v for t, f, v in nemesis_ops(driver) if t == "ok"}
+    assert oks["wait-progress"]["met"] is False
