@@ -69,6 +69,17 @@ MULTIPAXOS_RECIPES: dict[str, list[str]] = {
     "forget-promise": ["--protocol", "multipaxos", "--nemesis", "flip",
                        "--nemesis-interval", "3", "--time-limit", "20", "--rate", "50"],
 }  # fmt: skip
+# Raft's (`node/protocols/raft.py`): schedule files that build each bug's scenario step by
+# step (no-truncate needs none: the generic configuration catches it).
+RAFT_RECIPES: dict[str, list[str]] = {
+    # a voter killed before the new leader's first append, restarted, asked again in the term
+    "vote-not-persisted": ["--protocol", "raft", "--nemesis-schedule",
+                           "examples/raft/vote-twice.yaml", "--time-limit", "60"],
+    # Figure 8 of the Raft paper, with the leader cut off as soon as its commit index moves
+    "commit-old-term": ["--protocol", "raft", "--nemesis-schedule", "examples/raft/figure8.yaml",
+                        "--time-limit", "60", "--rate", "300", "--concurrency", "64",
+                        "--op-timeout", "10"],
+}  # fmt: skip
 
 
 # The generic configuration: what a user gets from `tobtest run --nemesis all`, the same for
@@ -86,14 +97,15 @@ def catalogue() -> dict[str, tuple[str, str]]:
 
     bugs: dict[str, tuple[str, str]] = {}
     for bug, recipe in available_recipes().items():
-        bugs[bug] = ("classic", recipe[recipe.index("--protocol") + 1])
+        if bug not in RAFT_RECIPES:
+            bugs[bug] = ("classic", recipe[recipe.index("--protocol") + 1])
     for protocol in ("paxos", "multipaxos"):
         module = importlib.import_module(f"tobtest.node.protocols.{protocol}")
         for bug in getattr(module, "SUBTLE_BUGS", ()):
             bugs[bug] = ("subtle", protocol)
     from tobtest.node.protocols import PROTOCOLS
 
-    if "raft" in PROTOCOLS:  # Raft's fixtures have no recipe: only the generic run has them
+    if "raft" in PROTOCOLS:  # Raft's own catalogue
         raft = importlib.import_module("tobtest.node.protocols.raft")
         for bug in getattr(raft, "BUGS", ()):
             bugs[bug] = ("raft", "raft")
@@ -106,6 +118,8 @@ def available_recipes() -> dict[str, list[str]]:
     recipes = dict(RECIPES)
     if "multipaxos" in PROTOCOLS:
         recipes.update(MULTIPAXOS_RECIPES)
+    if "raft" in PROTOCOLS:
+        recipes.update(RAFT_RECIPES)
     return recipes
 
 
