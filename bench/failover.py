@@ -15,6 +15,10 @@ does not count (it may have been chosen before the fault); `first_any_s`, the fi
 of any broadcast after t0, is kept beside it for that reading. `under_fault` says whether
 that ack came before the fault was repaired (the restart or heal that follows); a gap with
 no ack at all before the end of the run is None.
+
+The repair can disturb too (a node that comes back with a higher term deposes the leader):
+`repair_stall_s` is the longest stretch without any broadcast ack in the WINDOW_S after the
+repair, `before_stall_s` the same in the WINDOW_S before the fault, for a baseline.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 from tobtest.histories.op import Op, pair_ops
 
+WINDOW_S = 2.0
 SCHEDULES = Path(__file__).resolve().parent / "schedules"
 # fault name -> (schedule file, the history f of the fault step, the f of its repair)
 FAULTS: dict[str, tuple[Path, str, str]] = {
@@ -55,6 +60,8 @@ def failover_gaps(history: list[Op], fault: str) -> list[dict[str, Any]]:
         first_new = min(new) if new else None
         first_any = min((done for _, done in acks if done >= t0), default=None)
         value = op.value or {}
+        done_times = sorted(done for _, done in acks)
+        window_ns = int(WINDOW_S * 1e9)
         gaps.append({
             "at_s": round(t0 / 1e9, 3),
             "targets": value.get("nodes") or value.get("isolate"),
@@ -62,8 +69,18 @@ def failover_gaps(history: list[Op], fault: str) -> list[dict[str, Any]]:
             "gap_s": None if first_new is None else round((first_new - t0) / 1e9, 3),
             "first_any_s": None if first_any is None else round((first_any - t0) / 1e9, 3),
             "under_fault": first_new is not None and (repair is None or first_new < repair),
+            "before_stall_s": longest_stall(done_times, t0 - window_ns, t0),
+            "repair_stall_s": None if repair is None
+            else longest_stall(done_times, repair, repair + window_ns),
         })  # fmt: skip
     return gaps
+
+
+def longest_stall(done_ns: list[int], start_ns: int, end_ns: int) -> float:
+    """The longest interval in [start, end] holding no time of `done_ns` (sorted), in s."""
+    inside = [t for t in done_ns if start_ns <= t <= end_ns]
+    edges = [start_ns, *inside, end_ns]
+    return round(max(b - a for a, b in zip(edges, edges[1:], strict=False)) / 1e9, 3)
 
 
 def summarize(gaps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -79,5 +96,15 @@ def summarize(gaps: list[dict[str, Any]]) -> dict[str, Any]:
         "first_any_s_median": round(statistics.median(any_values), 3) if any_values else None,
         "acked_under_fault": sum(1 for g in gaps if g["under_fault"]),
         "no_ack": len(gaps) - len(values),
+        "before_stall_s_median": _median([g.get("before_stall_s") for g in gaps]),
+        "repair_stall_s_median": _median([g.get("repair_stall_s") for g in gaps]),
+        "repair_stall_s_max": max(
+            (g["repair_stall_s"] for g in gaps if g.get("repair_stall_s") is not None), default=None
+        ),
         "leader_fallbacks": sum(1 for g in gaps if any("leader" in n for n in g["notes"])),
     }
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 3) if present else None

@@ -10,7 +10,7 @@ from tobtest.histories.op import Op
 from tobtest.nemesis.schedule_file import load_schedule
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from failover import FAULTS, failover_gaps, summarize  # noqa: E402
+from failover import FAULTS, failover_gaps, longest_stall, summarize  # noqa: E402
 
 S = 1_000_000_000
 
@@ -58,3 +58,9 @@ def test_the_failover_schedules_parse():
     for path, fault_f, repair_f in FAULTS.values():
         schedule = load_schedule(path, 3)
         assert fault_f in schedule.kinds() and repair_f in schedule.kinds()
+
+
+def test_the_longest_stall_counts_from_the_window_edges():
+    assert longest_stall([2 * S, 3 * S], 1 * S, 5 * S) == 2.0  # 3 s to the end at 5 s
+    assert longest_stall([], 1 * S, 3 * S) == 2.0
+    assert longest_stall([int(1.5 * S)], 1 * S, 2 * S) == 0.5
