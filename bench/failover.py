@@ -18,7 +18,8 @@ no ack at all before the end of the run is None.
 
 The repair can disturb too (a node that comes back with a higher term deposes the leader):
 `repair_stall_s` is the longest stretch without any broadcast ack in the WINDOW_S after the
-repair, `before_stall_s` the same in the WINDOW_S before the fault, for a baseline.
+repair, `before_stall_s` the same in the WINDOW_S before the fault, for a baseline; None
+when the window runs past the last broadcast invoked (the end of the load, not a stall).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def failover_gaps(history: list[Op], fault: str) -> list[dict[str, Any]]:
         first_any = min((done for _, done in acks if done >= t0), default=None)
         value = op.value or {}
         done_times = sorted(done for _, done in acks)
+        load_end = max((invoked for invoked, _ in acks), default=0)
         window_ns = int(WINDOW_S * 1e9)
         gaps.append({
             "at_s": round(t0 / 1e9, 3),
@@ -70,7 +72,7 @@ def failover_gaps(history: list[Op], fault: str) -> list[dict[str, Any]]:
             "first_any_s": None if first_any is None else round((first_any - t0) / 1e9, 3),
             "under_fault": first_new is not None and (repair is None or first_new < repair),
             "before_stall_s": longest_stall(done_times, t0 - window_ns, t0),
-            "repair_stall_s": None if repair is None
+            "repair_stall_s": None if repair is None or repair + window_ns > load_end
             else longest_stall(done_times, repair, repair + window_ns),
         })  # fmt: skip
     return gaps
