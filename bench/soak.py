@@ -36,6 +36,7 @@ PROTOCOLS = ["paxos", "multipaxos", "raft"]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=1, help="seeds from this one on")
     parser.add_argument("--time-limit", type=float, default=20.0)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--nemesis", action="append", help="only these nemesis sets")
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = []
     for protocol in args.protocol or PROTOCOLS:
         for nemesis in args.nemesis or NEMESES:
-            for seed in range(1, args.seeds + 1):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 every = nemesis == "all" or args.every_workload
                 workloads = ["broadcast", "txn", "register"] if every else ["broadcast"]
                 for workload in workloads:
