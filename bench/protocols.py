@@ -321,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     time_limit_s = args.time_limit or (5.0 if args.quick else 10.0)
     node_counts = (3,) if args.quick else (3, 5)
-    # Each failover run holds 2 (quick) or 3 faults, about 8.5 s apart, the first at 4 s.
+    # A failover run holds 2 (quick) or 3 faults, about 8.5 s apart, the first at 4 s (per-slot
+    # Paxos, where `wait: leader` times out first, 1 or 3: its faults are 1 s later).
     failover_s, seeds = (
         (14.0, [args.seed]) if args.quick else (25.0, [args.seed + i for i in range(3)])
     )
