@@ -10,7 +10,7 @@ A suite file:
       time_limit: 10
       nodes: 3
     matrix:                   # every combination is one case
-      protocol: [paxos, multipaxos]
+      protocol: [paxos, multipaxos, raft]
       nemesis: [partition, "kill,pause"]
       workload: [broadcast, txn]
     seeds: [1, 2]             # or test_count: 2 (seeds 1..N)

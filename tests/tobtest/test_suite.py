@@ -43,7 +43,7 @@ test_count: 2
 
 def test_the_example_suite_loads():
     suite = load_suite(REPO / "examples" / "ci-suite.yaml")
-    assert len(suite.cases) == 12
+    assert len(suite.cases) == 18  # 3 protocols x 3 workloads x 2 nemesis sets
 
 
 @pytest.mark.parametrize(
