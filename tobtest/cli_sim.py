@@ -89,6 +89,9 @@ def _comma(choices: tuple[str, ...], what: str) -> Any:
 @click.option("--tick-ms", type=click.FloatRange(0.1, 1000), default=5.0, show_default=True,
               help="The cores' timer tick (the real node's: 5 ms); ticks are most of the "
               "events.")  # fmt: skip
+@click.option("--every-tick", is_flag=True, default=False,
+              help="Tick every node every tick, not only when its core has a timer due "
+              "(slower; the same run unless a core's next_timer_ms is wrong).")  # fmt: skip
 @click.option("--max-events", type=click.IntRange(1000, 10**9), default=2_000_000,
               show_default=True, help="Events per seed before it is cut short.")  # fmt: skip
 @click.option("--wall-limit-s", type=click.FloatRange(0.1, 86_400), default=60.0,
@@ -116,6 +119,7 @@ def sim(
     timing: str,
     op_timeout_ms: float,
     tick_ms: float,
+    every_tick: bool,
     max_events: int,
     wall_limit_s: float,
     jobs: int,
@@ -140,7 +144,7 @@ def sim(
         time_ms=time_ms, settle_ms=settle_ms, rate=rate, concurrency=concurrency,
         read_fraction=read_fraction, read_modes=read_mode, op_timeout_ms=op_timeout_ms,
         net=net, faults=() if "none" in faults else faults, tick_ms=tick_ms, timing=timing,
-        max_events=max_events,
+        max_events=max_events, every_tick=every_tick,
         wall_limit_s=wall_limit_s,
     )  # fmt: skip
     seed_list = [seed] if seed is not None else list(range(seed_start, seed_start + seeds))
@@ -195,6 +199,8 @@ def replay_command(spec: SimSpec) -> str:
               f"--timing {spec.timing}", f"--op-timeout-ms {spec.op_timeout_ms:g}"]  # fmt: skip
     if spec.tick_ms != 5.0:
         parts.append(f"--tick-ms {spec.tick_ms:g}")
+    if spec.every_tick:
+        parts.append("--every-tick")
     if spec.max_events != 2_000_000:
         parts.append(f"--max-events {spec.max_events}")
     return " ".join(parts)
