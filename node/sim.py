@@ -23,6 +23,7 @@ node's `persist` records through `restore`.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
 import math
@@ -404,9 +405,23 @@ class Simulation:
         every broadcast acked before it was sent."""
         orders = [[d.value for d in self.deliveries[i]] for i in range(self.n)]
         longest = max(orders, key=len)
-        acks = sorted(
-            (r.reply_ms, r.value) for r in self.requests.values() if _ok(r, "broadcast_ok")
-        )
+        acks: list[tuple[float, Any]] = sorted(
+            ((r.reply_ms, r.value) for r in self.requests.values()
+             if _ok(r, "broadcast_ok") and r.reply_ms is not None),
+            key=lambda a: a[0],
+        )  # fmt: skip
+        # A read of prefix length L misses an ack sent before it iff that value is not in
+        # the first L of the order: keep, over the acks so far, the furthest first place.
+        first_at: dict[Any, int] = {}
+        for k, v in enumerate(longest):
+            first_at.setdefault(v, k)
+        ack_ms: list[float] = []
+        reach: list[int] = []
+        furthest = -1
+        for t, v in acks:
+            furthest = max(furthest, first_at.get(v, len(longest)))
+            ack_ms.append(t)
+            reach.append(furthest)
         out = []
         for req in self.requests.values():
             if not _ok(req, "read_ok"):
@@ -416,11 +431,12 @@ class Simulation:
             if not isinstance(seen, list) or seen != longest[: len(seen)]:
                 out.append(f"read {req.request_id} is not a prefix of the delivered order")
             elif req.mode in ("log", "lease"):
-                before = {v for t, v in acks if t is not None and t < req.submitted_ms}
-                stale = before - set(seen)
-                if stale:
-                    missed = sorted(stale, key=str)[:3]
-                    out.append(f"{req.mode} read {req.request_id} misses acked {missed}")
+                before = bisect.bisect_left(ack_ms, req.submitted_ms)  # acked strictly before
+                if before == 0 or reach[before - 1] < len(seen):
+                    continue
+                stale = {v for _, v in acks[:before]} - set(seen)
+                missed = sorted(stale, key=str)[:3]
+                out.append(f"{req.mode} read {req.request_id} misses acked {missed}")
         return out
 
     def violations(self) -> list[str]:

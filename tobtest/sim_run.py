@@ -569,8 +569,9 @@ SIM_CHECKS = (
 def _judge(
     spec: SimSpec, sim: Simulation, ops: list[Op], cut_short: str | None, started: float
 ) -> SeedResult:
-    violations = sim.violations()
-    kinds = [name for name, check in SIM_CHECKS if getattr(sim, check)()]
+    found = [(name, getattr(sim, check)()) for name, check in SIM_CHECKS]  # each once
+    violations = [v for _, vs in found for v in vs] + sim.anomalies  # sim.violations()
+    kinds = [name for name, vs in found if vs]
     if sim.anomalies:
         kinds.append("sim-replies")
     if violations and not kinds:
