@@ -163,6 +163,8 @@ class Simulation:
         self.sent: dict[str, int] = {}
         self.dropped = 0
         self.anomalies: list[str] = []  # replies to unknown or already answered requests
+        # Called with the request id of each reply, after the reply is recorded.
+        self.on_reply: Callable[[int], None] | None = None
         self._heap: list[tuple[float, int, int, Any, Any, Any]] = []
         self._seq = 0
         self._next_request_id = 1
@@ -585,11 +587,13 @@ class Simulation:
             if req is None or req.node != i:
                 self.anomalies.append(f"node {i} replied to unknown request {r.request_id}")
             elif req.epoch != self.nodes[i].epoch or req.lost:
-                continue  # the client's connection died with the crash
+                pass  # the client's connection died with the crash
             elif req.reply is not None:
                 self.anomalies.append(f"node {i} replied twice to request {r.request_id}")
             else:
                 req.reply, req.reply_ms, req.delivered_at_reply = r.body, self.now_ms, len(mine)
+            if self.on_reply is not None:
+                self.on_reply(r.request_id)
 
     def _transmit(self, src: int, dest: int, text: str) -> None:
         rng, net = self._net_rng, self.net

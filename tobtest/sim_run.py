@@ -32,7 +32,6 @@ a run cut short by either cap has verdict unknown unless something was already f
 from __future__ import annotations
 
 import importlib
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from typing import Any
 from tobtest.checker.compose import check_all, merge_valid
 from tobtest.histories.op import Op
 from tobtest.node.protocols import PROTOCOLS, protocol_class
-from tobtest.node.protocols.base import Effects, Event, Protocol, ProtocolConfig
+from tobtest.node.protocols.base import ProtocolConfig
 from tobtest.node.sim import NetConfig, Simulation
 from tobtest.sim_history import SimHistory, broadcast_outcome, read_outcome
 from tobtest.workloads.broadcast import BroadcastWorkload
@@ -156,30 +155,6 @@ def bug_names(protocol: str) -> tuple[str, ...]:
 
 def known_protocols() -> list[str]:
     return sorted(PROTOCOLS)
-
-
-class _Observed:
-    """A core that tells the clients when it replies, so a client learns of its reply at
-    the instant the simulator records it (the hook runs as the next event of that
-    instant, after the simulator has stored the reply)."""
-
-    def __init__(self, inner: Protocol, on_reply: Any) -> None:
-        self.inner, self.on_reply = inner, on_reply
-
-    def step(self, event: Event, now_ms: float) -> Effects:
-        fx = self.inner.step(event, now_ms)
-        for r in fx.reply:
-            self.on_reply(r.request_id)
-        return fx
-
-    def status(self, now_ms: float) -> dict[str, Any]:
-        return self.inner.status(now_ms)
-
-    def restore(self, records: list[dict[str, Any]]) -> None:
-        self.inner.restore(records)
-
-    def next_timer_ms(self, now_ms: float) -> float | None:
-        return self.inner.next_timer_ms(now_ms)
 
 
 @dataclass
@@ -502,17 +477,11 @@ def run_seed(spec: SimSpec) -> SeedResult:
                             **TIMINGS[spec.timing].config)  # fmt: skip
     history = SimHistory(spec.nodes)
     cls = protocol_class(spec.protocol)
-    holder: list[_Clients] = []
-
-    def factory(node_id: int, n: int, rng: random.Random, config: ProtocolConfig) -> Any:
-        return _Observed(cls(node_id=node_id, n=n, rng=rng, config=config),
-                         lambda rid: holder[0].on_reply(rid))  # fmt: skip
-
-    sim = Simulation(factory, n=spec.nodes, seed=spec.seed, config=config, net=NETS[spec.net],
+    sim = Simulation(cls, n=spec.nodes, seed=spec.seed, config=config, net=NETS[spec.net],
                      max_time_ms=spec.sim_ms + 60_000.0, max_events=spec.max_events,
                      hold_arrived=True, every_tick=spec.every_tick)  # fmt: skip
     clients = _Clients(sim, spec, history)
-    holder.append(clients)
+    sim.on_reply = clients.on_reply  # a client learns of its reply at that instant
     clients.start()
     # Independent streams, so that a node may be paused or crashed while partitioned.
     network = tuple(k for k in NETWORK_FAULTS if k in spec.faults)
