@@ -13,6 +13,7 @@ The cores are imported only when the command runs (see `sim_run`).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -96,8 +97,9 @@ def _comma(choices: tuple[str, ...], what: str) -> Any:
               show_default=True, help="Events per seed before it is cut short.")  # fmt: skip
 @click.option("--wall-limit-s", type=click.FloatRange(0.1, 86_400), default=60.0,
               show_default=True, help="Real seconds per seed before it is cut short.")  # fmt: skip
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Processes to run seeds in.")  # fmt: skip
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="Processes to run seeds in [default: one per CPU this process may use, "
+              "at most one per seed].")  # fmt: skip
 @click.option("--store", type=click.Path(file_okay=False), default=None,
               help="Write each failing seed's history.jsonl and results.json here, for "
               "tobtest check and show.")  # fmt: skip
@@ -122,7 +124,7 @@ def sim(
     every_tick: bool,
     max_events: int,
     wall_limit_s: float,
-    jobs: int,
+    jobs: int | None,
     store: str | None,
 ) -> None:
     """Run the protocol cores over many seeds in the in-process simulator."""
@@ -148,6 +150,8 @@ def sim(
         wall_limit_s=wall_limit_s,
     )  # fmt: skip
     seed_list = [seed] if seed is not None else list(range(seed_start, seed_start + seeds))
+    if jobs is None:
+        jobs = max(1, min(_cpus(), 64, len(seed_list)))
     click.echo(f"tobtest sim: {protocol}, {len(seed_list)} seed(s) from {seed_list[0]}"
                + (f", bug {', '.join(base.bugs)}" if base.bugs else ""))  # fmt: skip
     started = time.perf_counter()
@@ -169,6 +173,14 @@ def sim(
     valid = merge_valid(verdicts)
     code = EXIT_VALID if valid is True else EXIT_INVALID if valid is False else EXIT_UNKNOWN
     sys.exit(code)
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (all of them where that cannot be asked)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _results(base: SimSpec, seeds: list[int], jobs: int) -> Iterator[SeedResult]:
