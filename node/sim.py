@@ -173,6 +173,8 @@ class Simulation:
         self._tick_phase = [root.uniform(0.0, self.config.tick_ms) for _ in range(n)]
         self._tick_at: list[float | None] = list(self._tick_phase)
         self._tick_gen = [0] * n
+        # The time (node clock) each scheduled tick was placed for; None: the next point.
+        self._tick_named: list[float | None] = [None] * n
         for i in range(n):
             self._push(self._tick_phase[i], _TICK, i, 0)
 
@@ -475,7 +477,7 @@ class Simulation:
 
     def _dispatch(self, kind: int, a: Any, b: Any, c: Any) -> None:
         if kind == _TICK:
-            self._tick_at[a] = None
+            self._tick_at[a] = self._tick_named[a] = None
             if self.nodes[a].state == "up":
                 self._step(a, _TICK_EVENT)
             return
@@ -517,39 +519,32 @@ class Simulation:
     def _schedule_tick(self, i: int) -> None:
         """Puts node i's next tick at the first point of its grid after now at which its
         clock has reached the time its core names (the next point if it names none later).
-        Runs after every step of the node: most of what a step costs the simulator."""
+        Runs after every step of the node, so it is kept cheap."""
         node = self.nodes[i]
         if node.state != "up":
             return
-        now, tick_ms, phase = self.now_ms, self.config.tick_ms, self._tick_phase[i]
-        at_ms = now  # when, in virtual time, the node's clock reaches the time named
-        due = -INF
-        hook = node.timer
-        base, rate, t0 = node.clock_base_ms, node.clock_rate, node.clock_t0_ms
+        now, hook, rate = self.now_ms, node.timer, node.clock_rate
+        at_ms, named = now, None  # at_ms: when (virtual time) the clock reaches it
         if hook is not None and rate > 0:  # (a stopped clock: every tick, as without)
-            clock_now = base + rate * (now - t0)
+            clock_now = node.clock_base_ms + rate * (now - node.clock_t0_ms)
             named = hook(clock_now)
             if named is None or named == INF:
                 self._cancel_tick(i)
                 return
-            if named > clock_now:
-                due = named - TICK_EARLY_MS
-                at_ms = max(now, t0 + (due - base) / rate)
+            if named <= clock_now:
+                named = None
+            elif named == self._tick_named[i]:
+                return  # the tick in the heap was placed for this very time
+            else:
+                # TICK_EARLY_MS, far above the rounding of these sums, makes sure that
+                # the point found is never after the first one whose clock reaches it.
+                at_ms = node.clock_t0_ms + (named - TICK_EARLY_MS - node.clock_base_ms) / rate
+        tick_ms, phase = self.config.tick_ms, self._tick_phase[i]
         k = math.ceil((at_ms - phase) / tick_ms)
-        while phase + k * tick_ms <= now:  # strictly after now
-            k += 1
-        if due > -INF:  # rounding, either way: the first point whose clock reaches `due`
-            while base + rate * (phase + k * tick_ms - t0) < due:
-                k += 1
-            while (
-                phase + (k - 1) * tick_ms > now
-                and base + rate * (phase + (k - 1) * tick_ms - t0) >= due
-            ):
-                k -= 1
-        else:
-            while phase + (k - 1) * tick_ms > now:
-                k -= 1
+        if phase + k * tick_ms <= now:
+            k += 1  # strictly after now
         at = phase + k * tick_ms
+        self._tick_named[i] = named
         if at == self._tick_at[i]:
             return
         self._tick_gen[i] += 1
@@ -559,7 +554,7 @@ class Simulation:
 
     def _cancel_tick(self, i: int) -> None:
         self._tick_gen[i] += 1
-        self._tick_at[i] = None
+        self._tick_at[i] = self._tick_named[i] = None
 
     def _apply(self, i: int, fx: Effects) -> None:
         if not (fx.send or fx.persist or fx.deliver or fx.reply):
@@ -670,7 +665,8 @@ class Simulation:
         node = self.nodes[i]
         node.clock_base_ms = self._node_now(i) + jump_ms
         node.clock_t0_ms, node.clock_rate = self.now_ms, rate
-        self._schedule_tick(i)  # the same deadline falls elsewhere in virtual time
+        self._tick_named[i] = None  # the same deadline falls elsewhere in virtual time
+        self._schedule_tick(i)
 
 
 def _ok(req: Request, reply_type: str) -> bool:
