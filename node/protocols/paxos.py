@@ -424,8 +424,10 @@ class PaxosProtocol(PaxosReplica):
         if self._next_sync_ms is None:
             return now_ms
         due = self._next_sync_ms
-        for p in self._in_flight.values():
-            due = min(due, p.deadline_ms if p.phase == 0 else min(p.deadline_ms, p.resend_ms))
+        if self._in_flight:  # a deadline (any phase) or a resend (phases 1 and 2)
+            in_flight = self._in_flight.values()
+            due = min(due, min(p.deadline_ms for p in in_flight))
+            due = min(due, min((p.resend_ms for p in in_flight if p.phase), default=due))
         if self._max_chosen < self._next_deliver:
             return now_ms if self._hole_slot != -1 else due
         if self._hole_slot != self._next_deliver:
