@@ -320,22 +320,24 @@ class Simulation:
     def run(self, until_ms: float) -> None:
         """Processes every event up to virtual time `until_ms` (within the run's bounds)."""
         until_ms = min(until_ms, self.max_time_ms)
-        heap, gens = self._heap, self._tick_gen
-        while heap and heap[0][0] <= until_ms:
-            head = heap[0]
-            if head[2] == _TICK and head[4] != gens[head[3]]:
-                heapq.heappop(heap)  # a tick rescheduled since: not an event
+        heap, gens, pop, dispatch = self._heap, self._tick_gen, heapq.heappop, self._dispatch
+        while heap:
+            t, _, kind, a, b, c = heap[0]
+            if t > until_ms:
+                break
+            if kind == _TICK and b != gens[a]:
+                pop(heap)  # a tick rescheduled since: not an event
                 continue
             if self.events >= self.max_events:
                 self.truncated = True
                 return
-            t, _, kind, a, b, c = heapq.heappop(heap)
+            pop(heap)
             self.now_ms = t
             self.events += 1
             if kind == _ACTION:
                 a()
             else:
-                self._dispatch(kind, a, b, c)
+                dispatch(kind, a, b, c)
         if heap and heap[0][0] > self.max_time_ms:
             self.truncated = True
         self.now_ms = max(self.now_ms, until_ms)
@@ -512,7 +514,10 @@ class Simulation:
         self._step(req.node, event)
 
     def _step(self, i: int, event: Event) -> None:
-        fx = self.nodes[i].core.step(event, self._node_now(i))
+        node = self.nodes[i]  # the clock as _node_now's, inline: this runs for every event
+        fx = node.core.step(
+            event, node.clock_base_ms + node.clock_rate * (self.now_ms - node.clock_t0_ms)
+        )
         self._apply(i, fx)
         self._schedule_tick(i)
 
@@ -563,13 +568,27 @@ class Simulation:
         # Bodies travel as JSON text, as on the wire: a receiver never shares a sender's
         # objects. A body sent to several peers is encoded once.
         body, text, sent = None, "", self.sent
+        rng, net, blocked, n, now = self._net_rng, self.net, self.blocked, self.n, self.now_ms
+        slow_ms = self.slow_ms.get(i, 0.0)
         for send in fx.send:
             if send.body is not body:
                 body = send.body
                 text = _to_text(body)  # must be JSON-serialisable
             kind = body.get("type", "?")
             sent[kind] = sent.get(kind, 0) + 1
-            self._transmit(i, send.dest, text)
+            # The network: lost, or one or two copies, each with a delay of its own.
+            dest = send.dest
+            if not 0 <= dest < n or (i, dest) in blocked or rng.random() < net.drop:
+                self.dropped += 1
+                continue
+            copies = 2 if rng.random() < net.duplicate else 1
+            for _ in range(copies):
+                delay_ms = rng.uniform(*net.delay_ms)
+                if rng.random() < net.spike:
+                    delay_ms += rng.uniform(0.0, net.spike_ms)
+                delay_ms += slow_ms
+                self._seq += 1
+                heapq.heappush(self._heap, (now + delay_ms, self._seq, _MSG, dest, i, text))
         mine = self.deliveries[i]
         for d in fx.deliver:
             mine.append(Delivery(d.position, d.msg_id, d.value, self.now_ms))
@@ -589,19 +608,6 @@ class Simulation:
                 req.reply, req.reply_ms, req.delivered_at_reply = r.body, self.now_ms, len(mine)
             if self.on_reply is not None:
                 self.on_reply(r.request_id)
-
-    def _transmit(self, src: int, dest: int, text: str) -> None:
-        rng, net = self._net_rng, self.net
-        if not 0 <= dest < self.n or (src, dest) in self.blocked or rng.random() < net.drop:
-            self.dropped += 1
-            return
-        copies = 2 if rng.random() < net.duplicate else 1
-        for _ in range(copies):
-            delay_ms = rng.uniform(*net.delay_ms)
-            if rng.random() < net.spike:
-                delay_ms += rng.uniform(0.0, net.spike_ms)
-            delay_ms += self.slow_ms.get(src, 0.0)
-            self._push(self.now_ms + delay_ms, _MSG, dest, src, text)
 
     def _retry(self, req: Request) -> None:
         if req.reply is None:
