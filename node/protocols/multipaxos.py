@@ -497,9 +497,9 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
         params, due = self.params, INF
         if self._role == "leader":
             due = self._next_heartbeat_ms
-            if self._in_flight:
-                oldest_ms = min(p.sent_ms for p in self._in_flight.values())
-                due = min(due, oldest_ms + params.resend_ms)
+            for p in self._in_flight.values():  # a plain loop: the fastest here
+                if p.sent_ms + params.resend_ms < due:
+                    due = p.sent_ms + params.resend_ms
             if self._commit_urgent and self._next_deliver > self._commit_sent:
                 due = min(due, self._commit_due_ms)
         else:

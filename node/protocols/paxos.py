@@ -424,10 +424,11 @@ class PaxosProtocol(PaxosReplica):
         if self._next_sync_ms is None:
             return now_ms
         due = self._next_sync_ms
-        if self._in_flight:  # a deadline (any phase) or a resend (phases 1 and 2)
-            in_flight = self._in_flight.values()
-            due = min(due, min(p.deadline_ms for p in in_flight))
-            due = min(due, min((p.resend_ms for p in in_flight if p.phase), default=due))
+        for p in self._in_flight.values():  # a plain loop: the fastest here
+            if p.deadline_ms < due:
+                due = p.deadline_ms
+            if p.phase != 0 and p.resend_ms < due:  # resent in phases 1 and 2
+                due = p.resend_ms
         if self._max_chosen < self._next_deliver:
             return now_ms if self._hole_slot != -1 else due
         if self._hole_slot != self._next_deliver:

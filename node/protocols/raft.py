@@ -403,8 +403,7 @@ class RaftProtocol(RaftReplica):
             if self._commit_urgent:
                 return now_ms  # a tick sends the commit, or at least clears the flag
             last = self._log.last_index
-            for peer in self.peers():  # what `_replicate_new` sends at every step
-                nxt = self._next[peer]
+            for peer, nxt in self._next.items():  # what `_replicate_new` sends at each step
                 behind = nxt <= last and nxt - 1 - self._match[peer] < MAX_AHEAD
                 if behind and peer not in self._probing:
                     return now_ms
