@@ -15,6 +15,12 @@ delivered everywhere once the faults heal, and reads that are prefixes of the or
     sim.settle(quiet_ms=3_000)          # heal everything, restart everyone, run on
     assert sim.violations() == [], f"reproduce with seed {sim.seed}"
 
+Ticks fall on a grid per node (a random phase, then every `tick_ms`), as the real node's
+ticker, but a node is ticked only from the point at which its core says a tick could change
+anything (`Protocol.next_timer_ms`, asked after each of its steps): the ticks skipped would
+have done nothing, so the run is the one ticked at every point (`every_tick=True`), at
+about half the events.
+
 Bounded: a run stops at `max_time_ms` of virtual time or after `max_events` events
 (`truncated` is then set). A crashed node keeps its in-memory core (as if all of it were
 persisted) unless it restarts with `reload=True`, which builds a fresh core and feeds it the
