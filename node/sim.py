@@ -361,7 +361,10 @@ class Simulation:
         self.run(self.now_ms + quiet_ms)
 
     def status(self) -> list[dict[str, Any]]:
-        return [node.core.status(self._node_now(i)) for i, node in enumerate(self.nodes)]
+        return [self.node_status(i) for i in range(self.n)]
+
+    def node_status(self, i: int) -> dict[str, Any]:
+        return self.nodes[i].core.status(self._node_now(i))
 
     # ---- checks -------------------------------------------------------------------------------
 

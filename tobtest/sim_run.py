@@ -310,10 +310,10 @@ class _Clients:
 
 def _leader(sim: Simulation, exclude: int | None = None) -> int | None:
     """The up node that claims to lead with the highest ballot (None for per-slot Paxos)."""
+    statuses = {i: sim.node_status(i) for i, node in enumerate(sim.nodes)
+                if node.state == "up" and i != exclude}  # fmt: skip
     leading = [
-        (status.get("ballot") or [0], i)
-        for i, status in enumerate(sim.status())
-        if status.get("role") == "leader" and i != exclude and sim.nodes[i].state == "up"
+        (s.get("ballot") or [0], i) for i, s in statuses.items() if s.get("role") == "leader"
     ]
     return max(leading)[1] if leading else None
 
@@ -381,11 +381,11 @@ def _stall(sim: Simulation, order: list[int], frozen_ms: float, wait_ms: float) 
     if old is None:
         _freeze(sim, order[0], [i for i in order if i != order[0]], frozen_ms)
         return
-    round_ = sim.status()[old].get("heartbeat_round")
+    round_ = sim.node_status(old).get("heartbeat_round")
     give_up_ms = sim.now_ms + wait_ms
 
     def look() -> None:
-        status = sim.status()[old]
+        status = sim.node_status(old)
         if status.get("heartbeat_round") == round_ and sim.now_ms < give_up_ms:
             sim.at(sim.now_ms + POLL_MS, look)
             return
