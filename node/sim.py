@@ -573,31 +573,10 @@ class Simulation:
     def _apply(self, i: int, fx: Effects) -> None:
         if not (fx.send or fx.persist or fx.deliver or fx.reply):
             return  # most ticks
-        self.persisted[i].extend(fx.persist)
-        # Bodies travel as JSON text, as on the wire: a receiver never shares a sender's
-        # objects. A body sent to several peers is encoded once.
-        body, text, sent = None, "", self.sent
-        rng, net, blocked, n, now = self._net_rng, self.net, self.blocked, self.n, self.now_ms
-        slow_ms = self.slow_ms.get(i, 0.0)
-        for send in fx.send:
-            if send.body is not body:
-                body = send.body
-                text = _to_text(body)  # must be JSON-serialisable
-            kind = body.get("type", "?")
-            sent[kind] = sent.get(kind, 0) + 1
-            # The network: lost, or one or two copies, each with a delay of its own.
-            dest = send.dest
-            if not 0 <= dest < n or (i, dest) in blocked or rng.random() < net.drop:
-                self.dropped += 1
-                continue
-            copies = 2 if rng.random() < net.duplicate else 1
-            for _ in range(copies):
-                delay_ms = rng.uniform(*net.delay_ms)
-                if rng.random() < net.spike:
-                    delay_ms += rng.uniform(0.0, net.spike_ms)
-                delay_ms += slow_ms
-                self._seq += 1
-                heapq.heappush(self._heap, (now + delay_ms, self._seq, _MSG, dest, i, text))
+        if fx.persist:
+            self.persisted[i].extend(fx.persist)
+        if fx.send:
+            self._transmit(i, fx)
         mine = self.deliveries[i]
         for d in fx.deliver:
             mine.append(Delivery(d.position, d.msg_id, d.value, self.now_ms))
@@ -617,6 +596,33 @@ class Simulation:
                 req.reply, req.reply_ms, req.delivered_at_reply = r.body, self.now_ms, len(mine)
             if self.on_reply is not None:
                 self.on_reply(r.request_id)
+
+    def _transmit(self, i: int, fx: Effects) -> None:
+        # Bodies travel as JSON text, as on the wire: a receiver never shares a sender's
+        # objects. A body sent to several peers is encoded once.
+        body, text, sent = None, "", self.sent
+        rng, net, blocked, n, now = self._net_rng, self.net, self.blocked, self.n, self.now_ms
+        slow_ms, (low_ms, high_ms) = self.slow_ms.get(i, 0.0), net.delay_ms
+        for send in fx.send:
+            if send.body is not body:
+                body = send.body
+                text = _to_text(body)  # must be JSON-serialisable
+            kind = body.get("type", "?")
+            sent[kind] = sent.get(kind, 0) + 1
+            # The network: lost, or one or two copies, each with a delay of its own (drawn
+            # as random.uniform does, without its call).
+            dest = send.dest
+            if not 0 <= dest < n or (i, dest) in blocked or rng.random() < net.drop:
+                self.dropped += 1
+                continue
+            copies = 2 if rng.random() < net.duplicate else 1
+            for _ in range(copies):
+                delay_ms = low_ms + (high_ms - low_ms) * rng.random()
+                if rng.random() < net.spike:
+                    delay_ms += net.spike_ms * rng.random()
+                delay_ms += slow_ms
+                self._seq += 1
+                heapq.heappush(self._heap, (now + delay_ms, self._seq, _MSG, dest, i, text))
 
     def _retry(self, req: Request) -> None:
         if req.reply is None:
