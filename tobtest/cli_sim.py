@@ -88,8 +88,8 @@ def _comma(choices: tuple[str, ...], what: str) -> Any:
 @click.option("--op-timeout-ms", type=click.FloatRange(1, 600_000), default=1_000.0,
               show_default=True)  # fmt: skip
 @click.option("--tick-ms", type=click.FloatRange(0.1, 1000), default=5.0, show_default=True,
-              help="The cores' timer tick (the real node's: 5 ms); ticks are most of the "
-              "events.")  # fmt: skip
+              help="The cores' timer tick (the real node's: 5 ms); a node is ticked only "
+              "where its core has a timer due.")  # fmt: skip
 @click.option("--every-tick", is_flag=True, default=False,
               help="Tick every node every tick, not only when its core has a timer due "
               "(slower; the same run unless a core's next_timer_ms is wrong).")  # fmt: skip

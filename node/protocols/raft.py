@@ -396,7 +396,7 @@ class RaftProtocol(RaftReplica):
         """When a tick next acts: stepping down, the heartbeat, an urgent commit or another
         batch to a follower that is behind (leader), the vote resend (candidate), the
         election (not leader), a re-forward of the oldest pending entry."""
-        if self._restored or self._election_deadline_ms is None and self._role != "leader":
+        if self._restored or (self._election_deadline_ms is None and self._role != "leader"):
             return now_ms  # the first step after a restart, or the first deadline to draw
         params, due = self.params, float("inf")
         if self._role == "leader":
