@@ -13,6 +13,7 @@ The cores are imported only when the command runs (see `sim_run`).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -87,14 +88,18 @@ def _comma(choices: tuple[str, ...], what: str) -> Any:
 @click.option("--op-timeout-ms", type=click.FloatRange(1, 600_000), default=1_000.0,
               show_default=True)  # fmt: skip
 @click.option("--tick-ms", type=click.FloatRange(0.1, 1000), default=5.0, show_default=True,
-              help="The cores' timer tick (the real node's: 5 ms); ticks are most of the "
-              "events.")  # fmt: skip
+              help="The cores' timer tick (the real node's: 5 ms); a node is ticked only "
+              "where its core has a timer due.")  # fmt: skip
+@click.option("--every-tick", is_flag=True, default=False,
+              help="Tick every node every tick, not only when its core has a timer due "
+              "(slower; the same run unless a core's next_timer_ms is wrong).")  # fmt: skip
 @click.option("--max-events", type=click.IntRange(1000, 10**9), default=2_000_000,
               show_default=True, help="Events per seed before it is cut short.")  # fmt: skip
 @click.option("--wall-limit-s", type=click.FloatRange(0.1, 86_400), default=60.0,
               show_default=True, help="Real seconds per seed before it is cut short.")  # fmt: skip
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Processes to run seeds in.")  # fmt: skip
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="Processes to run seeds in [default: one per CPU this process may use, "
+              "at most one per seed].")  # fmt: skip
 @click.option("--store", type=click.Path(file_okay=False), default=None,
               help="Write each failing seed's history.jsonl and results.json here, for "
               "tobtest check and show.")  # fmt: skip
@@ -116,9 +121,10 @@ def sim(
     timing: str,
     op_timeout_ms: float,
     tick_ms: float,
+    every_tick: bool,
     max_events: int,
     wall_limit_s: float,
-    jobs: int,
+    jobs: int | None,
     store: str | None,
 ) -> None:
     """Run the protocol cores over many seeds in the in-process simulator."""
@@ -140,10 +146,12 @@ def sim(
         time_ms=time_ms, settle_ms=settle_ms, rate=rate, concurrency=concurrency,
         read_fraction=read_fraction, read_modes=read_mode, op_timeout_ms=op_timeout_ms,
         net=net, faults=() if "none" in faults else faults, tick_ms=tick_ms, timing=timing,
-        max_events=max_events,
+        max_events=max_events, every_tick=every_tick,
         wall_limit_s=wall_limit_s,
     )  # fmt: skip
     seed_list = [seed] if seed is not None else list(range(seed_start, seed_start + seeds))
+    if jobs is None:
+        jobs = max(1, min(_cpus(), 64, len(seed_list)))
     click.echo(f"tobtest sim: {protocol}, {len(seed_list)} seed(s) from {seed_list[0]}"
                + (f", bug {', '.join(base.bugs)}" if base.bugs else ""))  # fmt: skip
     started = time.perf_counter()
@@ -165,6 +173,14 @@ def sim(
     valid = merge_valid(verdicts)
     code = EXIT_VALID if valid is True else EXIT_INVALID if valid is False else EXIT_UNKNOWN
     sys.exit(code)
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (all of them where that cannot be asked)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _results(base: SimSpec, seeds: list[int], jobs: int) -> Iterator[SeedResult]:
@@ -195,6 +211,8 @@ def replay_command(spec: SimSpec) -> str:
               f"--timing {spec.timing}", f"--op-timeout-ms {spec.op_timeout_ms:g}"]  # fmt: skip
     if spec.tick_ms != 5.0:
         parts.append(f"--tick-ms {spec.tick_ms:g}")
+    if spec.every_tick:
+        parts.append("--every-tick")
     if spec.max_events != 2_000_000:
         parts.append(f"--max-events {spec.max_events}")
     return " ".join(parts)

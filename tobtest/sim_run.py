@@ -31,7 +31,6 @@ a run cut short by either cap has verdict unknown unless something was already f
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from typing import Any
 from tobtest.checker.compose import check_all, merge_valid
 from tobtest.histories.op import Op
 from tobtest.node.protocols import PROTOCOLS, protocol_class, protocol_entry
-from tobtest.node.protocols.base import Effects, Event, Protocol, ProtocolConfig
+from tobtest.node.protocols.base import ProtocolConfig
 from tobtest.node.sim import NetConfig, Simulation
 from tobtest.sim_history import SimHistory, broadcast_outcome, read_outcome
 from tobtest.workloads.broadcast import BroadcastWorkload
@@ -112,6 +111,9 @@ class SimSpec:
     timing: str = "fast"  # the cores' timers and the faults' lengths: a TIMINGS name
     max_events: int = 2_000_000
     wall_limit_s: float = 60.0
+    # Tick every node at every tick_ms, not only when its core has a timer due: slower,
+    # the same run if every core's `next_timer_ms` is right (a check on those answers).
+    every_tick: bool = False
 
     @property
     def clients(self) -> int:
@@ -144,27 +146,6 @@ def bug_names(protocol: str) -> tuple[str, ...]:
 
 def known_protocols() -> list[str]:
     return sorted(PROTOCOLS)
-
-
-class _Observed:
-    """A core that tells the clients when it replies, so a client learns of its reply at
-    the instant the simulator records it (the hook runs as the next event of that
-    instant, after the simulator has stored the reply)."""
-
-    def __init__(self, inner: Protocol, on_reply: Any) -> None:
-        self.inner, self.on_reply = inner, on_reply
-
-    def step(self, event: Event, now_ms: float) -> Effects:
-        fx = self.inner.step(event, now_ms)
-        for r in fx.reply:
-            self.on_reply(r.request_id)
-        return fx
-
-    def status(self, now_ms: float) -> dict[str, Any]:
-        return self.inner.status(now_ms)
-
-    def restore(self, records: list[dict[str, Any]]) -> None:
-        self.inner.restore(records)
 
 
 @dataclass
@@ -320,10 +301,10 @@ class _Clients:
 
 def _leader(sim: Simulation, exclude: int | None = None) -> int | None:
     """The up node that claims to lead with the highest ballot (None for per-slot Paxos)."""
+    statuses = {i: sim.node_status(i) for i, node in enumerate(sim.nodes)
+                if node.state == "up" and i != exclude}  # fmt: skip
     leading = [
-        (status.get("ballot") or [0], i)
-        for i, status in enumerate(sim.status())
-        if status.get("role") == "leader" and i != exclude and sim.nodes[i].state == "up"
+        (s.get("ballot") or [0], i) for i, s in statuses.items() if s.get("role") == "leader"
     ]
     return max(leading)[1] if leading else None
 
@@ -391,11 +372,11 @@ def _stall(sim: Simulation, order: list[int], frozen_ms: float, wait_ms: float) 
     if old is None:
         _freeze(sim, order[0], [i for i in order if i != order[0]], frozen_ms)
         return
-    round_ = sim.status()[old].get("heartbeat_round")
+    round_ = sim.node_status(old).get("heartbeat_round")
     give_up_ms = sim.now_ms + wait_ms
 
     def look() -> None:
-        status = sim.status()[old]
+        status = sim.node_status(old)
         if status.get("heartbeat_round") == round_ and sim.now_ms < give_up_ms:
             sim.at(sim.now_ms + POLL_MS, look)
             return
@@ -487,17 +468,11 @@ def run_seed(spec: SimSpec) -> SeedResult:
                             **TIMINGS[spec.timing].config)  # fmt: skip
     history = SimHistory(spec.nodes)
     cls = protocol_class(spec.protocol)
-    holder: list[_Clients] = []
-
-    def factory(node_id: int, n: int, rng: random.Random, config: ProtocolConfig) -> Any:
-        return _Observed(cls(node_id=node_id, n=n, rng=rng, config=config),
-                         lambda rid: holder[0].on_reply(rid))  # fmt: skip
-
-    sim = Simulation(factory, n=spec.nodes, seed=spec.seed, config=config, net=NETS[spec.net],
+    sim = Simulation(cls, n=spec.nodes, seed=spec.seed, config=config, net=NETS[spec.net],
                      max_time_ms=spec.sim_ms + 60_000.0, max_events=spec.max_events,
-                     hold_arrived=True)  # fmt: skip
+                     hold_arrived=True, every_tick=spec.every_tick)  # fmt: skip
     clients = _Clients(sim, spec, history)
-    holder.append(clients)
+    sim.on_reply = clients.on_reply  # a client learns of its reply at that instant
     clients.start()
     # Independent streams, so that a node may be paused or crashed while partitioned.
     network = tuple(k for k in NETWORK_FAULTS if k in spec.faults)
@@ -554,8 +529,9 @@ SIM_CHECKS = (
 def _judge(
     spec: SimSpec, sim: Simulation, ops: list[Op], cut_short: str | None, started: float
 ) -> SeedResult:
-    violations = sim.violations()
-    kinds = [name for name, check in SIM_CHECKS if getattr(sim, check)()]
+    found = [(name, getattr(sim, check)()) for name, check in SIM_CHECKS]  # each once
+    violations = [v for _, vs in found for v in vs] + sim.anomalies  # sim.violations()
+    kinds = [name for name, vs in found if vs]
     if sim.anomalies:
         kinds.append("sim-replies")
     if violations and not kinds:

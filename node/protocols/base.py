@@ -174,3 +174,11 @@ class Protocol(ABC):
 
     def restore(self, records: Iterable[dict[str, Any]]) -> None:  # noqa: B027 - optional hook
         """Rebuilds state from persisted records after a restart (durable-state issue)."""
+
+    def next_timer_ms(self, now_ms: float) -> float | None:
+        """The earliest time (this node's clock) at which a `Tick` could change anything,
+        effects or state, given the state after the last step; None: no tick can until the
+        next other event. The simulator skips the ticks before it (a tick is the next one
+        of the node's tick grid at or after it), so an answer must never be late: a core
+        that cannot tell answers `now_ms` (tick at every grid point, as the real node)."""
+        return now_ms

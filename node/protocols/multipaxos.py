@@ -486,6 +486,33 @@ class MultiPaxosProtocol(MultiPaxosClientSide):
                 self._counts["resends"] += 1
                 self._send(peer, body)
 
+    # ---- the simulator's hook ---------------------------------------------------------------
+
+    def next_timer_ms(self, now_ms: float) -> float | None:
+        """When a tick next acts: the heartbeat and accept resends (leader), the prepare
+        resend (candidate), the election (not leader), the commit held for an accept to
+        carry, a re-forward of the oldest pending entry, a catch-up request."""
+        if self._restored or self._election_deadline_ms is None:
+            return now_ms  # the first step after a restart, or before the first one
+        params, due = self.params, INF
+        if self._role == "leader":
+            due = self._next_heartbeat_ms
+            for p in self._in_flight.values():  # a plain loop: the fastest here
+                if p.sent_ms + params.resend_ms < due:
+                    due = p.sent_ms + params.resend_ms
+            if self._commit_urgent and self._next_deliver > self._commit_sent:
+                due = min(due, self._commit_due_ms)
+        else:
+            due = max(self._election_deadline_ms, self._grant_until_ms)
+            if self._p1 is not None:
+                due = min(due, self._p1.sent_ms + params.resend_ms)
+        if self._pending:  # kept in forwarding order: the first is the oldest
+            oldest = next(iter(self._pending.values()))
+            due = min(due, oldest.forwarded_ms + params.forward_timeout_ms)
+        if self._next_deliver < self._commit_known and self._commit_src is not None:
+            due = min(due, self._catchup_after_ms)
+        return due
+
     _handlers: dict[str, Any] = {
         "prepare": MultiPaxosReplica._on_prepare,
         "promise": _on_promise,

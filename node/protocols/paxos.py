@@ -416,6 +416,25 @@ class PaxosProtocol(PaxosReplica):
         if own["k"] != "noop" and own["id"] not in self._chosen_ids:
             self._queue.appendleft(own)
 
+    # ---- the simulator's hook ---------------------------------------------------------------
+
+    def next_timer_ms(self, now_ms: float) -> float | None:
+        """When a tick next acts (`_on_tick`): a proposal's deadline or resend, the next
+        sync, or the hole timer (which also acts at once when a hole opens or closes)."""
+        if self._next_sync_ms is None:
+            return now_ms
+        due = self._next_sync_ms
+        for p in self._in_flight.values():  # a plain loop: the fastest here
+            if p.deadline_ms < due:
+                due = p.deadline_ms
+            if p.phase != 0 and p.resend_ms < due:  # resent in phases 1 and 2
+                due = p.resend_ms
+        if self._max_chosen < self._next_deliver:
+            return now_ms if self._hole_slot != -1 else due
+        if self._hole_slot != self._next_deliver:
+            return now_ms
+        return min(due, self._hole_since_ms + self.config.hole_timeout_ms)
+
     _handlers: dict[str, Any] = {
         "prepare": PaxosReplica._on_prepare,
         "promise": _on_promise,

@@ -390,6 +390,35 @@ class RaftProtocol(RaftReplica):
         if self._pending:
             self._reforward(every=False)
 
+    # ---- the simulator's hook ---------------------------------------------------------------
+
+    def next_timer_ms(self, now_ms: float) -> float | None:
+        """When a tick next acts: stepping down, the heartbeat, an urgent commit or another
+        batch to a follower that is behind (leader), the vote resend (candidate), the
+        election (not leader), a re-forward of the oldest pending entry."""
+        if self._restored or (self._election_deadline_ms is None and self._role != "leader"):
+            return now_ms  # the first step after a restart, or the first deadline to draw
+        params, due = self.params, float("inf")
+        if self._role == "leader":
+            if self._commit_urgent:
+                return now_ms  # a tick sends the commit, or at least clears the flag
+            last = self._log.last_index
+            for peer, nxt in self._next.items():  # what `_replicate_new` sends at each step
+                behind = nxt <= last and nxt - 1 - self._match[peer] < MAX_AHEAD
+                if behind and peer not in self._probing:
+                    return now_ms
+            # Steps down once more than twice the election timeout passed (strictly).
+            due = min(self._next_heartbeat_ms, self._quorum_ms + 2 * params.election_timeout_ms)
+        else:
+            assert self._election_deadline_ms is not None
+            due = max(self._election_deadline_ms, self._grant_until_ms)
+            if self._role == "candidate":
+                due = min(due, self._vote_sent_ms + params.resend_ms)
+        if self._pending:  # kept in forwarding order: the first is the oldest
+            oldest = next(iter(self._pending.values()))
+            due = min(due, oldest.forwarded_ms + params.forward_timeout_ms)
+        return due
+
     _handlers: dict[str, Any] = {
         "request_vote": RaftReplica._on_request_vote,
         "vote": _on_vote,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from tobtest.node.protocols.base import (
     ProtocolConfig,
     Reply,
     Send,
+    Tick,
 )
 from tobtest.node.protocols.paxos import PaxosProtocol
 from tobtest.node.sim import Delivery, NetConfig, Request, Simulation
@@ -222,6 +224,41 @@ def test_ticks_clocks_pauses_and_crashes() -> None:
     assert sim.requests[refused].lost and sim.requests[refused].reply is None
     # No ticks while paused (sim 200..300) or down (400..500): node time 1300..1500, 1700..1900.
     assert not any(1_301.0 < t < 1_499.0 or 1_701.0 < t < 1_899.0 for t in ticks)
+
+
+class Alarm(Echo):
+    """Echo whose core says a tick could matter only from `alarm_ms` on (its clock), or
+    never (None)."""
+
+    def __init__(self, *args: Any, alarm_ms: float | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.alarm_ms = alarm_ms
+
+    def next_timer_ms(self, now_ms: float) -> float | None:
+        return self.alarm_ms
+
+
+def alarm_ticks(alarm_ms: float | None, rate: float = 1.0, every_tick: bool = False) -> list[float]:
+    config = ProtocolConfig(tick_ms=10.0)
+    sim = Simulation(partial(Alarm, alarm_ms=alarm_ms), n=1, seed=1, config=config,
+                     every_tick=every_tick)  # fmt: skip
+    sim.set_clock(0.0, node=0, rate=rate)
+    sim.broadcast(50.0, node=0)  # a step between ticks: the timer is asked again
+    sim.run(400.0)
+    core = sim.nodes[0].core
+    assert isinstance(core, Alarm)
+    return [t for t, e in core.seen if isinstance(e, Tick)]
+
+
+def test_a_core_is_ticked_only_from_the_time_its_timer_names() -> None:
+    every = alarm_ticks(None, every_tick=True)  # the real node's ticker: every 10 ms
+    gaps = [b - a for a, b in zip(every, every[1:], strict=False)]
+    assert len(every) == 40 and gaps == pytest.approx([10.0] * 39)
+    assert alarm_ticks(None) == []  # nothing due: no tick at all, the broadcast still runs
+    # From the first point of the same grid at or after 333 ms on, every point (still due).
+    assert alarm_ticks(333.0) == [t for t in every if t >= 333.0]
+    # A clock twice as fast reaches 500 at 250 ms of virtual time.
+    assert alarm_ticks(500.0, rate=2.0) == [2.0 * t for t in every if t >= 250.0]
 
 
 def test_runs_are_bounded() -> None:

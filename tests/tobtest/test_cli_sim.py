@@ -37,6 +37,15 @@ def test_a_seeded_bug_fails_with_a_replay_line_that_replays_it() -> None:
     assert code2 == 1 and failing in out2  # the same seed, the same anomalies
 
 
+def test_seeds_spread_over_processes_report_as_in_one() -> None:
+    args = ["--protocol", "paxos", "--seeds", "2", "--bug", "deliver-on-arrival", *SHORT]
+    _, alone = sim(*args, "--jobs", "1")
+    _, spread = sim(*args)  # the default: one process per CPU, at most one per seed
+    jobs = spread.rsplit("jobs ", 1)[1].rstrip(")\n")
+    assert alone.rsplit("jobs ", 1)[1].startswith("1)") and 1 <= int(jobs) <= 2
+    assert alone.splitlines()[:-1] == spread.splitlines()[:-1]  # all but the timing
+
+
 def test_store_writes_a_run_that_check_reads(tmp_path: Path) -> None:
     args = ["--protocol", "paxos", "--seed", "2", "--bug", "deliver-on-arrival", *SHORT]
     code, out = sim(*args, "--store", str(tmp_path))

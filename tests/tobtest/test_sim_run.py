@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from tobtest import cli_sim, sim_run
 from tobtest.sim_run import SimSpec, run_seed
 
@@ -58,6 +60,24 @@ def test_a_seed_with_the_defaults_replays_exactly() -> None:
     assert [op.to_dict() for op in other.history] != [op.to_dict() for op in first.history]
 
 
+@pytest.mark.parametrize(
+    ("protocol", "bugs"),
+    [("paxos", ()), ("paxos", ("accept-vs-accepted",)), ("multipaxos", ()),
+     ("multipaxos", ("lease-from-ack",)), ("raft", ()), ("raft", ("commit-old-term",))],
+)  # fmt: skip
+def test_ticks_skipped_by_the_cores_timers_change_nothing(
+    protocol: str, bugs: tuple[str, ...]
+) -> None:
+    """Each core's `next_timer_ms`: a run ticked only from when a core says a tick could
+    act is the very run ticked every tick_ms (the ticks skipped would have done nothing)."""
+    for seed in (1, 2):
+        spec = SimSpec(protocol, seed=seed, bugs=bugs, **SHORT)
+        skipping, every = run_seed(spec), run_seed(replace(spec, every_tick=True))
+        assert [op.to_dict() for op in skipping.history] == [op.to_dict() for op in every.history]
+        assert skipping.kinds == every.kinds and skipping.valid == every.valid
+        assert skipping.events < 0.7 * every.events
+
+
 def test_lease_reads_refused_by_a_follower_go_to_the_leader_it_names() -> None:
     result = run_seed(SimSpec("multipaxos", seed=2, **SHORT))
     lease = [op for op in result.history if op.f == "read" and op.extra.get("read_mode") == "lease"]
@@ -72,3 +92,5 @@ def test_the_replay_line_names_every_option_that_shapes_the_run() -> None:
                  "--rate 300", "--concurrency 12", "--read-fraction 0.5", "--timing node",
                  "--faults " + ",".join(sim_run.FAULTS)):  # fmt: skip
         assert part in line, (part, line)
+    assert "--every-tick" not in line
+    assert cli_sim.replay_command(replace(spec, every_tick=True)).endswith(" --every-tick")
