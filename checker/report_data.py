@@ -424,6 +424,8 @@ EVENTS = (
     ("elections", "Phase 1 round", "Phase 1 rounds"),
     ("step_downs", "step-down", "step-downs"),
     ("restarts_with_log", "restart from a non-empty log", "restarts from a non-empty log"),
+    ("weather_changes", "change of network weather", "changes of network weather"),
+    ("disk_changes", "stretch of slow disks", "stretches of slow disks"),
 )
 SENTENCE_EVENTS = ("leader_changes", "elections", "restarts_with_log")
 REACHED = (("states", "distinct abstract states"), ("transitions", "transitions"))

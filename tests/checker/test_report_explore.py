@@ -46,6 +46,7 @@ def test_report_of_an_explored_run_has_the_section_between_glance_and_checkers(
     assert "partition 1" in section and "kill 1" in section
     assert "Phase 1 rounds 3" in section
     assert "restart from a non-empty log 1" in section
+    assert "changes of network weather 4" in section and "stretches of slow disks 2" in section
     assert "distinct abstract states reached 9" in section
     assert "chosen by the novelty they produced" in section
     # The faults table describes explorer moves with their situations.

@@ -331,6 +331,8 @@ EXPLORATION: dict[str, Any] = {
     "elections": 3,
     "step_downs": 1,
     "restarts_with_log": 1,
+    "weather_changes": 4,
+    "disk_changes": 2,
     "states": 9,
     "transitions": 14,
     "novelty": {"isolate-leader": 5, "kill-leader": 7},
