@@ -246,30 +246,34 @@ class Faults:
 
     # ---- clocks ---------------------------------------------------------------------------
 
-    async def _clock_request(self, name: str, body: Mapping[str, Any]) -> bool:
+    async def _control(self, name: str, kind: str, body: Mapping[str, Any]) -> bool:
+        """Sends a node a control request (`clock` or `disk`); True if it took it."""
         host, port = self.ctx.cluster.client_address(name)
         try:
-            reply = await request_once(
-                host, port, {"type": "clock", **body}, CLOCK_CONTROL_TIMEOUT_S
-            )
+            reply = await request_once(host, port, {"type": kind, **body}, CLOCK_CONTROL_TIMEOUT_S)
         except ClientError:
             return False
-        return reply.get("type") == "clock_ok"
+        return reply.get("type") == f"{kind}_ok"
+
+    async def _controls(
+        self, kind: str, requests: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Sends each known node its control request at once; those the nodes took."""
+        items = [(n, dict(r)) for n, r in requests.items() if n in self.ctx.node_names]
+        answered = await asyncio.gather(*(self._control(n, kind, r) for n, r in items))
+        return {n: r for (n, r), ok in zip(items, answered, strict=True) if ok}
 
     async def clock(self, requests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         """Sends each node its clock request; returns (and logs) those the nodes took. A
         paused or down node does not answer and is left out."""
-        items = [(n, dict(r)) for n, r in requests.items() if n in self.ctx.node_names]
-        answered = await asyncio.gather(*(self._clock_request(n, r) for n, r in items))
-        applied = {n: r for (n, r), ok in zip(items, answered, strict=True) if ok}
+        applied = await self._controls("clock", requests)
         self.clocks.update(applied)
         self._log("clock", nodes=applied)
         return applied
 
     async def clock_reset(self, nodes: Iterable[str] | None = None) -> list[str]:
-        names = [n for n in (nodes if nodes is not None else self.ctx.node_names)]
-        answered = await asyncio.gather(*(self._clock_request(n, {"op": "reset"}) for n in names))
-        done = [n for n, ok in zip(names, answered, strict=True) if ok]
+        names = list(nodes if nodes is not None else self.ctx.node_names)
+        done = list(await self._controls("clock", {n: {"op": "reset"} for n in names}))
         for name in done:
             self.clocks.pop(name, None)
         self._log("clock-reset", nodes=done)
@@ -277,24 +281,12 @@ class Faults:
 
     # ---- disks ----------------------------------------------------------------------------
 
-    async def _disk_request(self, name: str, body: Mapping[str, Any]) -> bool:
-        host, port = self.ctx.cluster.client_address(name)
-        try:
-            reply = await request_once(
-                host, port, {"type": "disk", **body}, CLOCK_CONTROL_TIMEOUT_S
-            )
-        except ClientError:
-            return False
-        return reply.get("type") == "disk_ok"
-
     async def disk(self, requests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         """Slows each node's disk: `{node: {"fsync_delay_ms": D, "jitter_ms": J}}`; every
         synced write of the node then completes D (+ up to J) ms later, and what the node
         sends after it waits behind it (capability `disk-latency`, PROTOCOL.md). Returns
         (and logs) the requests the nodes took; a paused or down node is left out."""
-        items = [(n, dict(r)) for n, r in requests.items() if n in self.ctx.node_names]
-        answered = await asyncio.gather(*(self._disk_request(n, r) for n, r in items))
-        applied = {n: r for (n, r), ok in zip(items, answered, strict=True) if ok}
+        applied = await self._controls("disk", requests)
         self.disks.update(applied)
         self._log("disk", nodes=applied)
         return applied
@@ -302,8 +294,7 @@ class Faults:
     async def disk_reset(self, nodes: Iterable[str] | None = None) -> list[str]:
         names = list(nodes if nodes is not None else self.disks)
         normal = {"fsync_delay_ms": 0.0, "jitter_ms": 0.0}
-        answered = await asyncio.gather(*(self._disk_request(n, normal) for n in names))
-        done = [n for n, ok in zip(names, answered, strict=True) if ok]
+        done = list(await self._controls("disk", {n: normal for n in names}))
         for name in done:
             self.disks.pop(name, None)
         self._log("disk-reset", nodes=done)
