@@ -8,13 +8,14 @@
 Each move is one of Jepsen's fault kinds (partition, kill, pause, clock, link) or a short
 sequence of them that reaches a state where recovery code runs: a leader deposed while its
 accepts are in flight (`stall-leader`, `depose-and-crash`, `flip`), short frequent leader
-changes (`leader-churn`), a deposed leader whose messages arrive late (`delay-leader`), an
-acceptor killed while it holds accepted-unchosen slots (`kill-unchosen`), a lease holder
-cut off while its clock runs slow and the others' fast (`lease-race`). Targets are bound to
-roles from the nodes' status (`leader`, `follower`); where no node claims to lead (per-slot
-Paxos), a random node stands in. Every draw comes from the explorer's seeded rng. Clock
-moves stay within the nodes' stated drift bound while lease reads are checked (beyond it a
-correct lease is allowed to fail), and go further when they are not.
+changes (`leader-churn`), each new leader cut off in its first round trips (`leader-hop`),
+a deposed leader whose messages arrive late (`delay-leader`), an acceptor killed while it
+holds accepted-unchosen slots (`kill-unchosen`), a lease holder cut off while its clock
+runs slow and the others' fast (`lease-race`). Targets are bound to roles from the nodes'
+status (`leader`, `follower`); where no node claims to lead (per-slot Paxos), a random node
+stands in. Every draw comes from the explorer's seeded rng. Clock moves stay within the
+nodes' stated drift bound while lease reads are checked (beyond it a correct lease is
+allowed to fail), and go further when they are not.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ if TYPE_CHECKING:
 
 Undo = Callable[[], Awaitable[Any]]
 WAIT_POLL_S = 0.02
+# How often a move that waits for a new leader polls: a new leader's first round trips (its
+# first appends, its no-op, the first accepts of its recovery) take tens of milliseconds
+# under the weather, and a move timed "just after an election" must land inside them.
+ELECT_POLL_S = 0.005
+# How soon after taking the lead a hopped leader is cut off (log-uniform, in seconds):
+# from inside its first round trip to after a few heartbeats.
+HOP_AFTER_S = (0.001, 0.4)
+HOPS = (2, 5)  # how many leaders in a row a hop cuts off
 FLAP_S = (1.0, 4.0)  # how long the network flaps
 FLAP_STEP_MS = (20.0, 400.0)  # how long each partition (or heal) of a flap lasts
 STARVE_PERIOD_MS = (10, 20, 50, 100)  # a starved node's duty cycle
@@ -84,7 +93,7 @@ async def wait_for_new_leader(ex: ExploringNemesis, old: str, timeout_s: float) 
         leaders = [n for n in (ex.observer.last.leaders if ex.observer.last else []) if n != old]
         if leaders:
             return leaders[0]
-        await asyncio.sleep(WAIT_POLL_S)
+        await asyncio.sleep(ELECT_POLL_S)
     return None
 
 
@@ -139,6 +148,32 @@ async def leader_churn(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
         deposed.append(node)
         await asyncio.sleep(ex.rng.uniform(0.0, 0.3))
     return {"nodes": deposed}, _nothing
+
+
+async def leader_hop(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
+    """Each new leader is cut off in its first round trips, two to five times in a row:
+    whoever leads is isolated a moment after it took the lead (from within its first round
+    trip to a few heartbeats later), every other node, the previously cut-off one included,
+    on the other side, until one of them leads; then that one is cut off in turn. Leaders
+    that held the lead for a moment each, with entries or accepts of their own that reached
+    few nodes, meet again as candidates and as each other's voters: the states where a
+    leader's recovery of its predecessors' work (which entries count as committed, which
+    accepted value to carry on) decides what survives."""
+    hopped: list[str] = []
+    node, is_leader = await leader_or_random(ex)
+    for _ in range(ex.rng.randint(*HOPS)):
+        await asyncio.sleep(log_uniform(ex.rng, *HOP_AFTER_S))
+        await ex.ctx.faults.partition(isolate(ex.ctx.node_names, [node]))
+        hopped.append(node)
+        new = await wait_for_new_leader(ex, node, ELECT_WAIT_S) if is_leader else None
+        if new is None:
+            # No leader (per-slot Paxos, or no election in time): hop to a random node.
+            rest = [n for n in ex.ctx.faults.running() if n != node] or [node]
+            node, is_leader = ex.rng.choice(rest), False
+            await asyncio.sleep(ex.rng.uniform(0.1, 0.5))
+        else:
+            node = new
+    return {"nodes": hopped}, ex.ctx.faults.heal
 
 
 async def flap(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
@@ -309,7 +344,9 @@ async def depose_and_crash(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
     if not rest:
         return {"old_leader": old, "new_leader": new, "restarted": []}, ex.ctx.faults.heal
     victim = ex.rng.choice(rest)
-    await asyncio.sleep(ex.rng.uniform(0.0, 0.5))
+    # From inside the new leader's first round trip (its first append or accept not yet
+    # on the victim, which has only promised or voted) to after it settled.
+    await asyncio.sleep(log_uniform(ex.rng, *HOP_AFTER_S))
     await ex.ctx.faults.kill([victim])
     side = [old, victim]
     await ex.ctx.faults.partition(
@@ -465,6 +502,7 @@ MOVES: tuple[Move, ...] = (
     Move("skew-one", "clock", skew_one, CLOCK),
     Move("wild-clock", "clock", wild_clock, CLOCK, wild_clock=True),
     Move("leader-churn", "sequence", leader_churn, NET),
+    Move("leader-hop", "sequence", leader_hop, NET),
     Move("depose-and-crash", "sequence", depose_and_crash, NET | PROC),
     Move("flip", "sequence", flip, NET | PROC),
 )

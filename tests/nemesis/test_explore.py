@@ -57,9 +57,11 @@ class LeaderCluster(FakeCluster):
         }
 
 
-def make_explorer(tmp_path, seed: int = 3, **options: Any) -> ExploringNemesis:
+def make_explorer(
+    tmp_path, seed: int = 3, cluster_type: type[LeaderCluster] | None = None, **options: Any
+) -> ExploringNemesis:
     proxy = FakeProxy()
-    cluster = LeaderCluster(proxy)
+    cluster = (cluster_type or LeaderCluster)(proxy)
 
     async def primaries() -> list[str]:
         return [cluster._leader()]
@@ -156,6 +158,37 @@ def test_leader_moves_aim_at_the_leader_and_lease_race_stays_in_bound(tmp_path, 
     rates = {n: r["rate"] for n, r in race["nodes"].items()}
     assert race["leader"] == "n1" and race["new_leader"] == "n2"
     assert rates["n1"] < 1.0 < rates["n2"] and all(abs(r - 1.0) <= 0.1 for r in rates.values())
+
+
+class HoppingCluster(LeaderCluster):
+    """The lowest-numbered running node that the partition in force does not isolate leads,
+    so cutting off the leader always hands the lead to another node."""
+
+    def _leader(self) -> str:
+        grudges = [g for kind, g in self.proxy.calls if kind in ("grudge", "heal")]
+        grudge = grudges[-1] if grudges and grudges[-1] else {}
+        for name in sorted(self.nodes):
+            isolated = len(grudge.get(name, ())) == len(self.nodes) - 1
+            if self.nodes[name].state.value == "running" and not isolated:
+                return name
+        return "n1"
+
+
+def test_leader_hop_cuts_off_each_new_leader_in_turn_and_ends_healed(tmp_path) -> None:
+    explorer = make_explorer(tmp_path, cluster_type=HoppingCluster)
+    hop = next(m for m in MOVES if m.name == "leader-hop")
+
+    async def play() -> dict[str, Any]:
+        await explorer.observer.poll()
+        value, undo = await hop.start(explorer)
+        await undo()
+        return value
+
+    hopped = asyncio.run(play())["nodes"]
+    assert 2 <= len(hopped) <= 5 and hopped[0] == "n1"
+    # Each hop cut off the node that led then: n1, then n2 (n1 cut), then n1 again.
+    assert hopped == ["n1", "n2", "n1", "n2", "n1"][: len(hopped)]
+    assert explorer.ctx.faults.grudge == {}
 
 
 def test_a_short_exploration_records_paired_ops_and_a_summary(tmp_path) -> None:
