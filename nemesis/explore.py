@@ -153,6 +153,11 @@ class ExploringNemesis:
         self.reactions = 0
         self.overlaps = 0
 
+    @property
+    def stormy(self) -> bool:
+        """A stretch of weather is in force (links slow, maybe lossy)."""
+        return self._stormy
+
     # ---- the driver -----------------------------------------------------------------------
 
     def describe(self) -> str:

@@ -42,6 +42,11 @@ ELECT_POLL_S = 0.005
 # from inside its first round trip to after a few heartbeats.
 HOP_AFTER_S = (0.001, 0.4)
 HOPS = (2, 5)  # how many leaders in a row a hop cuts off
+# A move timed inside a new leader's first round trips slows every link for its length
+# when no weather is in force (latency log-uniform in this range, each link its own within
+# a third to three times of it): on calm loopback a round trip takes well under a
+# millisecond, and there is no "inside" to land in.
+ROUND_TRIP_MS = (20.0, 150.0)
 FLAP_S = (1.0, 4.0)  # how long the network flaps
 FLAP_STEP_MS = (20.0, 400.0)  # how long each partition (or heal) of a flap lasts
 STARVE_PERIOD_MS = (10, 20, 50, 100)  # a starved node's duty cycle
@@ -150,6 +155,32 @@ async def leader_churn(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
     return {"nodes": deposed}, _nothing
 
 
+async def slow_round_trips(ex: ExploringNemesis) -> float | None:
+    """Under calm weather, slows every link (see ROUND_TRIP_MS); the latency drawn, or None
+    when weather is in force already (its own latency does the same)."""
+    if ex.stormy:
+        return None
+    delay = log_uniform(ex.rng, *ROUND_TRIP_MS)
+    names = list(ex.ctx.node_names)
+    links = []
+    for src in names:
+        for dst in (n for n in names if n != src):
+            link_ms = round(delay * log_uniform(ex.rng, 1.0 / 3.0, 3.0), 1)
+            links.append({"src": src, "dst": dst, "delay_ms": link_ms,
+                          "jitter_ms": round(link_ms * ex.rng.uniform(0.0, 0.3), 1)})  # fmt: skip
+    await ex.ctx.faults.link(links)
+    return round(delay, 1)
+
+
+def _heal_and_calm(ex: ExploringNemesis, slowed: float | None) -> Undo:
+    async def undo() -> None:
+        await ex.ctx.faults.heal()
+        if slowed is not None:
+            await ex.ctx.faults.link_clear()
+
+    return undo
+
+
 async def leader_hop(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
     """Each new leader is cut off in its first round trips, two to five times in a row:
     whoever leads is isolated a moment after it took the lead (from within its first round
@@ -160,6 +191,7 @@ async def leader_hop(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
     leader's recovery of its predecessors' work (which entries count as committed, which
     accepted value to carry on) decides what survives."""
     hopped: list[str] = []
+    slowed = await slow_round_trips(ex)
     node, is_leader = await leader_or_random(ex)
     for _ in range(ex.rng.randint(*HOPS)):
         await asyncio.sleep(log_uniform(ex.rng, *HOP_AFTER_S))
@@ -173,7 +205,7 @@ async def leader_hop(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
             await asyncio.sleep(ex.rng.uniform(0.1, 0.5))
         else:
             node = new
-    return {"nodes": hopped}, ex.ctx.faults.heal
+    return {"nodes": hopped, "slowed_ms": slowed}, _heal_and_calm(ex, slowed)
 
 
 async def flap(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
@@ -337,12 +369,14 @@ async def depose_and_crash(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
     """Isolates the leader; once another node leads, kills one of its followers (it just
     promised the new ballot) and brings it back on the old leader's side of a flipped
     partition, briefly, before healing: recovery of a promise, against a stale leader."""
+    slowed = await slow_round_trips(ex)
     old, is_leader = await leader_or_random(ex)
     await ex.ctx.faults.partition(isolate(ex.ctx.node_names, [old]))
     new = await wait_for_new_leader(ex, old, ELECT_WAIT_S) if is_leader else None
     rest = [n for n in ex.ctx.faults.running() if n not in (old, new)]
+    value = {"old_leader": old, "new_leader": new, "slowed_ms": slowed}
     if not rest:
-        return {"old_leader": old, "new_leader": new, "restarted": []}, ex.ctx.faults.heal
+        return {**value, "restarted": []}, _heal_and_calm(ex, slowed)
     victim = ex.rng.choice(rest)
     # From inside the new leader's first round trip (its first append or accept not yet
     # on the victim, which has only promised or voted) to after it settled.
@@ -353,7 +387,7 @@ async def depose_and_crash(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
         complete_grudge([side, [n for n in ex.ctx.node_names if n not in side]])
     )
     await ex.ctx.faults.restart([victim])
-    return {"old_leader": old, "new_leader": new, "restarted": [victim]}, ex.ctx.faults.heal
+    return {**value, "restarted": [victim]}, _heal_and_calm(ex, slowed)
 
 
 async def flip(ex: ExploringNemesis) -> tuple[dict[str, Any], Undo]:
@@ -502,8 +536,8 @@ MOVES: tuple[Move, ...] = (
     Move("skew-one", "clock", skew_one, CLOCK),
     Move("wild-clock", "clock", wild_clock, CLOCK, wild_clock=True),
     Move("leader-churn", "sequence", leader_churn, NET),
-    Move("leader-hop", "sequence", leader_hop, NET),
-    Move("depose-and-crash", "sequence", depose_and_crash, NET | PROC),
+    Move("leader-hop", "sequence", leader_hop, NET | LINK),
+    Move("depose-and-crash", "sequence", depose_and_crash, NET | PROC | LINK),
     Move("flip", "sequence", flip, NET | PROC),
 )
 MOVES_BY_NAME: dict[str, Move] = {m.name: m for m in MOVES}
