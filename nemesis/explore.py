@@ -66,7 +66,7 @@ SCORE_FLOOR = 0.5  # every move keeps at least a third of the best one's weight
 # one of these (they aim at whoever leads now: the new leader, still in its first rounds).
 REACTIONS: tuple[str, ...] = (
     "kill-follower", "kill-unchosen", "isolate-leader", "mute-leader", "delay-leader",
-    "pause-leader", "stall-leader",
+    "pause-leader", "stall-leader", "leader-hop", "depose-and-crash",
 )  # fmt: skip
 # Network weather: how long a stretch of calm or of WAN-like latency lasts, and how slow the
 # WAN gets. On loopback a message is in flight for well under a millisecond, so without
