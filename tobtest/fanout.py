@@ -167,15 +167,19 @@ class Fanout:
 
     def _finish(self, case: _Running) -> bool:
         """Releases the case's ports and keeps its output; True if it must start again."""
-        case.output.close()
+        self._keep_output(case)
         self.leases.release(case.base_port)
         self.ports_used[case.index] = case.base_port
         data = self._read_result(case)
-        run_path = data.get("run_path")
+        return bool(data.get("port_in_use")) and case.attempt < PORT_ATTEMPTS
+
+    def _keep_output(self, case: _Running) -> None:
+        """Copies what the case process printed into its run folder, as console.log."""
+        case.output.close()
+        run_path = self._read_result(case).get("run_path")
         if run_path and Path(run_path).is_dir():
             with contextlib.suppress(OSError):
                 shutil.copyfile(case.output_path, Path(run_path) / CONSOLE_LOG)
-        return bool(data.get("port_in_use")) and case.attempt < PORT_ATTEMPTS
 
     def _read_result(self, case: _Running) -> dict[str, Any]:
         try:
@@ -215,7 +219,7 @@ class Fanout:
             except subprocess.TimeoutExpired:
                 case.popen.kill()
                 case.popen.wait(timeout=STOP_TIMEOUT_S)
-            case.output.close()
+            self._keep_output(case)
             self.leases.release(case.base_port)
 
 
