@@ -99,15 +99,16 @@ class PortLeases:
         span = self.last_port - self.first_port + 1
         if count > span:
             raise PortInUse(f"{count} ports do not fit in {self.first_port}..{self.last_port}")
-        for _ in range(span):  # bounded: every start position once
-            base = self._next
-            if base + count - 1 > self.last_port:
-                base = self.first_port
-            self._next = base + count
-            if self._overlaps(base, count):
+        start = self._next - self.first_port
+        for step in range(span):  # bounded: every start position once, from where it left off
+            base = self.first_port + (start + step) % span
+            if base + count - 1 > self.last_port or self._overlaps(base, count):
                 continue
             if all(port_is_free(p) for p in range(base, base + count)):
                 self._leased[base] = count
+                # The next lease starts past this block, so a block just released is not
+                # handed out again at once (its ports may still be closing).
+                self._next = base + count if base + count <= self.last_port else self.first_port
                 return base
         raise PortInUse(f"no {count} consecutive free ports in {self.first_port}..{self.last_port}")
 
