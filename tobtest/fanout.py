@@ -109,7 +109,6 @@ class Fanout:
         self.store = store
         self.jobs = jobs
         self.leases = leases or PortLeases()
-        self.ports_used: dict[int, int] = {}  # case index -> the base port it ran on
 
     def run(
         self,
@@ -169,7 +168,6 @@ class Fanout:
         """Releases the case's ports and keeps its output; True if it must start again."""
         self._keep_output(case)
         self.leases.release(case.base_port)
-        self.ports_used[case.index] = case.base_port
         data = self._read_result(case)
         return bool(data.get("port_in_use")) and case.attempt < PORT_ATTEMPTS
 
