@@ -63,13 +63,18 @@ def run(**params: Any) -> None:
 
         try:
             code = run_suite_with_console(
-                Path(suite_path), params["store"], Path(junit_xml) if junit_xml else None
+                Path(suite_path),
+                params["store"],
+                Path(junit_xml) if junit_xml else None,
+                jobs=params["jobs"] or 1,
+                shard=params["shard"],
             )
         except SuiteError as exc:
             raise BadArguments(str(exc)) from None
         sys.exit(code)
-    if junit_xml is not None:
-        raise BadArguments("--junit-xml goes with --suite")
+    for flag in ("junit_xml", "jobs", "shard"):
+        if params[flag] is not None:
+            raise BadArguments(f"--{flag.replace('_', '-')} goes with --suite")
     node_cmd = params["node_cmd"]
     given_for_node_cmd = (params["node_caps"], params["node_read_modes"])
     if node_cmd is None and given_for_node_cmd != (None, None):

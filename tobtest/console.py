@@ -21,6 +21,7 @@ from rich.text import Text
 
 from tobtest.config import TestConfig
 from tobtest.runner import Progress, Runner
+from tobtest.suite import CaseResult, Shard, case_name, summarize
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 VERDICT_STYLE = {True: "bold green", False: "bold red"}
@@ -136,51 +137,90 @@ def print_results(
     sys.stdout.flush()
 
 
-def run_suite_with_console(suite_path: Path, store: str, junit_path: Path | None) -> int:
-    """Runs every case of a suite in turn, printing a row as each finishes."""
-    from rich.table import Table
-
+def run_suite_with_console(
+    suite_path: Path,
+    store: str,
+    junit_path: Path | None,
+    jobs: int = 1,
+    shard: Shard | None = None,
+) -> int:
+    """Runs the cases of a suite (of one shard of it), one after another or `jobs` at a
+    time (tobtest/fanout.py), printing a row as each finishes, then a table."""
     from tobtest.cli import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
-    from tobtest.suite import CaseResult, case_name, junit_xml, load_suite, summarize
+    from tobtest.fanout import Fanout, cpus, effective_jobs
+    from tobtest.suite import junit_xml, load_suite, shard_cases
 
     suite = load_suite(suite_path, store)
+    cases = shard_cases(suite.cases, shard)
     out = Console()
-    out.print(f"suite {suite.name}: {len(suite.cases)} cases", highlight=False)
-    results: list[CaseResult] = []
+    jobs, notice = effective_jobs(jobs, len(cases), cpus())
+    if notice is not None:
+        Console(stderr=True).print(f"tobtest: {notice}", highlight=False)
+    of_shard = f" (shard {shard} of {len(suite.cases)})" if shard is not None else ""
+    at_once = f", {jobs} at a time" if jobs > 1 else ""
+    out.print(f"suite {suite.name}: {len(cases)} cases{of_shard}{at_once}", highlight=False)
+    results: dict[int, CaseResult] = {}
+
+    def on_done(index: int, case: CaseResult) -> None:
+        results[index] = case
+        line = Text(f"[{len(results)}/{len(cases)}] {case_name(case.config):<50} ")
+        line.append(verdict_text(case.valid), style=verdict_style(case.valid))
+        line.append(f"  {case.duration_s:5.1f} s  {case.run_path}")
+        out.print(line, highlight=False, soft_wrap=True)  # one line per case, never wrapped
+
     try:
-        for number, config in enumerate(suite.cases, 1):
-            started = time.monotonic()
-            runner = Runner(config)
-            try:
-                result = asyncio.run(runner.run())
-                case = CaseResult(
-                    config,
-                    result.valid,
-                    str(result.run_path),
-                    time.monotonic() - started,
-                    summarize(result.results),
-                )
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # one crashed case must not stop the suite
-                message = f"{type(exc).__name__}: {exc}"
-                case = CaseResult(
-                    config, "unknown", str(runner.store.path), time.monotonic() - started,
-                    f"crashed: {message}", error=message,
-                )  # fmt: skip
-            results.append(case)
-            line = Text(f"[{number}/{len(suite.cases)}] {case_name(config):<50} ")
-            line.append(verdict_text(case.valid), style=verdict_style(case.valid))
-            line.append(f"  {case.duration_s:5.1f} s  {case.run_path}")
-            out.print(line, highlight=False)
+        if jobs == 1:
+            for index, config in cases:
+                on_done(index, _run_case_here(config))
+        else:
+            Fanout(suite_path, store, jobs).run(cases, on_done)
     except (KeyboardInterrupt, asyncio.CancelledError):
         out.print("tobtest: suite interrupted; every process it started has been ended")
         return EXIT_INTERRUPTED
     finally:
+        ended = [results[index] for index in sorted(results)]  # file order, not finish order
         if junit_path is not None:
             junit_path.parent.mkdir(parents=True, exist_ok=True)
-            junit_path.write_text(junit_xml(suite.name, results))
-    table = Table(title=f"suite {suite.name}")
+            junit_path.write_text(junit_xml(suite.name, ended, shard))
+    title = f"suite {suite.name}" + (f" shard {shard}" if shard is not None else "")
+    print_suite_table(title, ended, out)
+    if junit_path is not None:
+        out.print(f"JUnit XML: {junit_path}", highlight=False)
+    if any(c.valid is False for c in ended):
+        return EXIT_INVALID
+    if any(c.valid is not True for c in ended):
+        return EXIT_UNKNOWN
+    return EXIT_VALID
+
+
+def _run_case_here(config: TestConfig) -> CaseResult:
+    """One case in this process (the suite's --jobs 1)."""
+    started = time.monotonic()
+    runner = Runner(config)
+    try:
+        result = asyncio.run(runner.run())
+        return CaseResult(
+            config,
+            result.valid,
+            str(result.run_path),
+            time.monotonic() - started,
+            summarize(result.results),
+        )
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # one crashed case must not stop the suite
+        message = f"{type(exc).__name__}: {exc}"
+        return CaseResult(
+            config, "unknown", str(runner.store.path), time.monotonic() - started,
+            f"crashed: {message}", error=message,
+        )  # fmt: skip
+
+
+def print_suite_table(title: str, results: list[CaseResult], out: Console) -> None:
+    """The verdict table: a row per case, in the suite file's order."""
+    from rich.table import Table
+
+    table = Table(title=title)
     for column in ("case", "verdict", "anomalies", "seconds"):
         table.add_column(column)
     for case in results:
@@ -196,10 +236,3 @@ def run_suite_with_console(suite_path: Path, store: str, junit_path: Path | None
             f"{case.duration_s:.1f}",
         )
     out.print(table)
-    if junit_path is not None:
-        out.print(f"JUnit XML: {junit_path}", highlight=False)
-    if any(c.valid is False for c in results):
-        return EXIT_INVALID
-    if any(c.valid is not True for c in results):
-        return EXIT_UNKNOWN
-    return EXIT_VALID

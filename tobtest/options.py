@@ -78,6 +78,22 @@ class NemesisList(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class ShardParam(click.ParamType):
+    """`I/N`: one shard of a suite's cases (tobtest/suite.py says how they are dealt)."""
+
+    name = "I/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from tobtest.suite import Shard, parse_shard
+
+        if isinstance(value, Shard):
+            return value
+        try:
+            return parse_shard(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @dataclass(frozen=True)
 class RunOption:
     """One option of `tobtest run`."""
@@ -240,7 +256,16 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("--suite", click.Path(dir_okay=False), None,
               "Run the matrix of a suite YAML file instead of one test.", param="suite_path"),
     RunOption("--junit-xml", click.Path(dir_okay=False), None,
-              "With --suite: write JUnit XML here (one test case per run)."),
+              "With --suite: write JUnit XML here (one test case per run; with --shard, a "
+              "file per shard, its testsuite named for the shard)."),
+    RunOption("--jobs", click.IntRange(1, 64), None,
+              "With --suite: run this many cases at a time, each in its own process, on its "
+              "own ports [default: 1, one after another]. At most the CPU count (more is "
+              "capped, with a notice): on a 2-core machine, 2.", param="jobs"),
+    RunOption("--shard", ShardParam(), None,
+              "With --suite: run only shard I of N (I/N, from 1/N to N/N), as a CI matrix "
+              "splits a suite over runners: cases ordered by the SHA-256 of their reproduce "
+              "command, then dealt round-robin.", metavar="I/N"),
 )  # fmt: skip
 OPTIONS_BY_KEY: dict[str, RunOption] = {o.key: o for o in RUN_OPTIONS}
 

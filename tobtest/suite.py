@@ -21,13 +21,24 @@ workloads, and `checker: [total-order]` for checkers beside the workload's own).
 A case may run a schedule file instead of the periodic nemeses (`nemesis-schedule:
 examples/flip.yaml`, a path from where tobtest runs; docs/schedules.md).
 
-Every case runs as `tobtest run` would, one after another, each in the store. A bad file
-raises `SuiteError` with one line that says where (file, key, or line and column).
+Every case runs as `tobtest run` would, each in its own run folder of the store: one after
+another, or `--jobs N` at a time (tobtest/fanout.py). A bad file raises `SuiteError` with
+one line that says where (file, key, or line and column).
+
+Sharding (`--shard I/N`, for CI matrices): the cases are ordered by the SHA-256 of what
+makes each one (its reproduce command: test, seed and every option that matters for
+replay), then dealt round-robin, so shard I takes positions I-1, I-1+N, I-1+2N, ... of
+that order. The same file and N give disjoint shards whose union is every case, sizes that
+differ by one at most, and a case's shard does not depend on where it stands in the file.
+
+    shard_cases(suite.cases, Shard(1, 3))   # [(index in the file, config), ...]
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -170,6 +181,50 @@ def _seeds(path: Path, data: dict[str, Any]) -> list[int]:
     return list(range(1, count + 1))
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` (from 1) of `count`."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+SHARD_SYNTAX = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def parse_shard(text: str) -> Shard:
+    """`I/N` with 1 <= I <= N; raises ValueError with a one-line reason."""
+    match = SHARD_SYNTAX.match(text)
+    if match is None:
+        raise ValueError(f"expected I/N (such as 1/3), got {text!r}")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 1 <= index <= count:
+        raise ValueError(f"{text!r}: I/N needs 1 <= I <= N (shards count from 1)")
+    return Shard(index, count)
+
+
+def case_key(config: TestConfig) -> str:
+    """What makes a case itself, wherever it stands in its file: its sharding key."""
+    return config.reproduce_command()
+
+
+def shard_cases(cases: list[TestConfig], shard: Shard | None) -> list[tuple[int, TestConfig]]:
+    """The cases of `shard` (every case for None), each with its index in `cases`, in file
+    order; the rule is in the module docstring."""
+    indexed = list(enumerate(cases))
+    if shard is None:
+        return indexed
+    # Equal keys (two identical cases) fall back to file order: they are interchangeable.
+    dealt = sorted(
+        indexed, key=lambda item: (hashlib.sha256(case_key(item[1]).encode()).hexdigest(), item[0])
+    )
+    mine = dealt[shard.index - 1 :: shard.count]
+    return sorted(mine, key=lambda item: item[0])
+
+
 def case_name(config: TestConfig) -> str:
     return f"{config.test_name} seed={config.seed}"
 
@@ -198,13 +253,15 @@ def summarize(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def junit_xml(suite_name: str, cases: list[CaseResult]) -> str:
-    """JUnit XML: one testcase per run; invalid is a failure, unknown and crashes errors."""
+def junit_xml(suite_name: str, cases: list[CaseResult], shard: Shard | None = None) -> str:
+    """JUnit XML: one testcase per run; invalid is a failure, unknown and crashes errors.
+    A shard's testsuite is named for it (`ci-smoke shard 2/3`), so that merged files keep
+    each shard apart; its testcases keep the suite's classname."""
     failures = sum(1 for c in cases if c.valid is False)
     errors = sum(1 for c in cases if c.valid is not False and c.valid is not True)
     root = ET.Element(
         "testsuite",
-        name=suite_name,
+        name=suite_name if shard is None else f"{suite_name} shard {shard}",
         tests=str(len(cases)),
         failures=str(failures),
         errors=str(errors),

@@ -1,10 +1,11 @@
 """Port plans: distinct free ports, and a one-line error for a port in use."""
 
 import socket
+from pathlib import Path
 
 import pytest
 
-from tobtest.ports import PortInUse, PortPlan, ports_needed
+from tobtest.ports import PortInUse, PortLeases, PortPlan, ports_needed
 
 
 def test_auto_allocation_gives_distinct_ports():
@@ -28,3 +29,28 @@ def test_base_port_in_use_is_reported_in_one_line():
 def test_base_port_out_of_range():
     with pytest.raises(PortInUse, match="leaves no room"):
         PortPlan.allocate(3, base_port=65530)
+
+
+def test_leases_are_disjoint_and_below_the_ephemeral_range():
+    leases = PortLeases()
+    count = ports_needed(3)
+    bases = [leases.lease(count) for _ in range(5)]
+    blocks = [set(range(base, base + count)) for base in bases]
+    assert sum(len(b) for b in blocks) == len(set().union(*blocks))  # no port twice
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert all(base >= 1024 and base + count <= low for base in bases)
+
+
+def test_a_lease_skips_a_port_in_use_and_a_released_block_is_free_again():
+    port = PortLeases().lease(8)  # eight free ports where the OS hands out none by itself
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        # Those eight, the first one busy: room for one block of four, not two.
+        leases = PortLeases(first_port=port, last_port=port + 7)
+        base = leases.lease(4)
+        assert port < base <= port + 4
+        with pytest.raises(PortInUse, match="no 4 consecutive free ports"):
+            leases.lease(4)
+        leases.release(base)
+        assert port < leases.lease(4) <= port + 4

@@ -11,7 +11,15 @@ import pytest
 from tests.conftest import assert_no_processes_left
 from tests.tobtest.test_cli import run_cli
 from tobtest.config import TestConfig
-from tobtest.suite import CaseResult, SuiteError, junit_xml, load_suite
+from tobtest.suite import (
+    CaseResult,
+    Shard,
+    SuiteError,
+    junit_xml,
+    load_suite,
+    parse_shard,
+    shard_cases,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -155,3 +163,90 @@ matrix: {workload: [broadcast, lin-kv], nemesis: [partition, kill]}
         load_suite(write(tmp_path, text.replace("[broadcast, lin-kv]", "[register]")))
     with pytest.raises(SuiteError, match="two kinds of node"):
         load_suite(write(tmp_path, text.replace("checker:", 'node-cmd: "x {id}", checker:')))
+
+
+# ---- sharding ------------------------------------------------------------------------------
+
+
+def example_cases() -> list[TestConfig]:
+    return load_suite(REPO / "examples" / "ci-suite.yaml").cases
+
+
+def names(shard: list[tuple[int, TestConfig]]) -> list[str]:
+    return [config.reproduce_command() for _, config in shard]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 7, 18, 25])
+def test_shards_are_disjoint_complete_and_balanced(count):
+    cases = example_cases()
+    shards = [shard_cases(cases, Shard(i, count)) for i in range(1, count + 1)]
+    indexes = [index for shard in shards for index, _ in shard]
+    assert sorted(indexes) == list(range(len(cases)))  # every case once: disjoint, complete
+    sizes = [len(shard) for shard in shards]
+    assert max(sizes) - min(sizes) <= 1
+    for shard in shards:  # each shard in file order, each case with its index in the file
+        assert [i for i, _ in shard] == sorted(i for i, _ in shard)
+        assert all(cases[i] is config for i, config in shard)
+
+
+def test_shards_are_the_same_in_every_process_and_in_any_file_order():
+    cases = example_cases()
+    first = [names(shard_cases(cases, Shard(i, 3))) for i in (1, 2, 3)]
+    again = [names(shard_cases(example_cases(), Shard(i, 3))) for i in (1, 2, 3)]
+    assert first == again
+    reordered = list(reversed(cases))
+    moved = [sorted(names(shard_cases(reordered, Shard(i, 3)))) for i in (1, 2, 3)]
+    assert moved == [sorted(shard) for shard in first]
+
+
+def test_no_shard_is_every_case_in_file_order():
+    cases = example_cases()
+    assert shard_cases(cases, None) == list(enumerate(cases))
+
+
+@pytest.mark.parametrize(("text", "shard"), [("1/1", Shard(1, 1)), (" 2 / 3", Shard(2, 3))])
+def test_parse_shard(text, shard):
+    assert parse_shard(text) == shard
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "x/y", "1/0", "2", "-1/2", "1/2/3", ""])
+def test_bad_shards_are_refused_in_one_line(text):
+    with pytest.raises(ValueError) as info:
+        parse_shard(text)
+    assert "\n" not in str(info.value)
+
+
+def test_a_shards_junit_testsuite_names_the_shard():
+    cases = [CaseResult(TestConfig(seed=1), True, "store/a", 1.0, "total-order: True")]
+    root = ET.fromstring(junit_xml("ci-smoke", cases, Shard(2, 3)))
+    assert root.get("name") == "ci-smoke shard 2/3"
+    testcase = root.find("testcase")
+    assert testcase is not None and testcase.get("classname") == "tobtest.ci-smoke"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard", "0/2"], "Invalid value for '--shard': '0/2': I/N needs 1 <= I <= N"),
+        (["--shard", "3/2"], "Invalid value for '--shard': '3/2': I/N needs 1 <= I <= N"),
+        (["--shard", "x/y"], "Invalid value for '--shard': expected I/N"),
+        (["--jobs", "0"], "Invalid value for '--jobs': 0 is not in the range"),
+        (["--jobs", "two"], "Invalid value for '--jobs': 'two' is not a valid integer"),
+    ],
+)
+def test_bad_fanout_flags_exit_254_with_one_line(tmp_path, args, message):
+    suite = str(REPO / "examples" / "ci-suite.yaml")
+    result = run_cli("run", "--suite", suite, *args, "--store", str(tmp_path))
+    assert result.returncode == 254
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not any(tmp_path.iterdir())  # refused before any case ran
+
+
+@pytest.mark.parametrize("flag", [["--jobs", "2"], ["--shard", "1/2"]])
+def test_fanout_flags_go_with_a_suite(tmp_path, flag):
+    result = run_cli("run", *flag, "--store", str(tmp_path))
+    assert result.returncode == 254
+    assert result.stderr.strip().splitlines() == [
+        f"tobtest: {flag[0]} goes with --suite (try 'tobtest run --help')"
+    ]
