@@ -205,3 +205,31 @@ def test_bad_hosts_are_one_line_and_254_before_the_run(sshd: Sshd, tmp_path: Pat
         busy.close()
     assert not (tmp_path / "store").exists()  # refused before the run: no run stored
     assert_nothing_left(sshd)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_a_host_that_drops_mid_run_is_a_crash_of_its_node_and_the_run_goes_on(
+    sshd: Sshd, tmp_path: Path
+):
+    store = tmp_path / "store"
+    runner = subprocess.Popen(
+        tobtest_argv("run", *ssh_args(sshd, tmp_path), "--store", str(store),
+                     "--time-limit", "6", "--nemesis", "none"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(),
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_nodes_up(sshd, runner)
+    # The sshd session serving 127.0.0.4 ends as if that host went down.
+    for proc in remote_processes(sshd):
+        with contextlib.suppress(psutil.Error):
+            if any(c.laddr and c.laddr.ip == "127.0.0.4" for c in proc.net_connections()):
+                proc.kill()
+    _, err = runner.communicate(timeout=90)
+    assert runner.returncode in (0, 1, 2), err
+    history = [json.loads(line) for line in (store / "latest" / "history.jsonl").open()]
+    crashes = [op for op in history if op["f"] == "crash"]
+    assert [op["node"] for op in crashes] == ["n3"]
+    assert "127.0.0.4" in crashes[0]["value"]["reason"]
+    assert (store / "latest" / "nodes" / "n1.log").is_file()
+    assert_nothing_left(sshd)
