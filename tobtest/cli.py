@@ -58,6 +58,8 @@ def cli(verbose: bool) -> None:
 def run(**params: Any) -> None:
     """Run one test against real node processes and check its history."""
     suite_path, junit_xml = params["suite_path"], params["junit_xml"]
+    if suite_path is not None and (params["hosts"] or params["hosts_file"]):
+        raise BadArguments("--host and --hosts-file go without --suite (a suite runs here)")
     if suite_path is not None:
         from tobtest.console import run_suite_with_console
         from tobtest.suite import SuiteError

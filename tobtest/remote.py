@@ -55,6 +55,9 @@ log = logging.getLogger("tobtest.remote")
 DEFAULT_REMOTE_DIR = "/tmp/tobtest-remote"
 STOP_TIMEOUT_S = 5.0
 PROXY_EXIT_PORT_IN_USE = 3
+# Plans tried when a host has taken ports that tobtest chose (without --base-port).
+PLAN_ATTEMPTS = 3
+PORT_TAKEN = "is taken ("  # how the agent's check says so (tobtest.remote_agent.check)
 
 
 def read_hosts_file(path: Path) -> list[str]:
@@ -137,31 +140,42 @@ def plan(config: Any) -> RemoteSetup:
 async def preflight(config: Any) -> RemoteSetup:
     """Plans the run and asks every host whether it can take its share (SSH reachable, key
     accepted, python there with tobtest, its ports free, its folder writable), all hosts at
-    once; the first reason one cannot is a RemoteError. Nothing is left running."""
-    setup = plan(config)
+    once; the first reason one cannot is a RemoteError. Ports tobtest chose itself (no
+    --base-port) that a host has taken are chosen again, a few times. Nothing is left
+    running."""
+    for attempt in range(PLAN_ATTEMPTS):
+        setup = plan(config)
+        replies = await asyncio.gather(
+            *(_check_host(setup, t, ids) for t, ids in setup.hosts().items()),
+            return_exceptions=True,
+        )
+        problems: list[str] = []
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+            problems += reply
+        if not problems:
+            return setup
+        chosen_here = config.base_port is None and attempt + 1 < PLAN_ATTEMPTS
+        if not (chosen_here and all(PORT_TAKEN in p for p in problems)):
+            raise RemoteError(problems[0])
+    raise AssertionError("unreachable: the last attempt raises or returns")
 
-    async def check_host(target: SshTarget, ids: list[int]) -> None:
-        conn = await connect(target)
-        try:
-            request = {
-                "address": setup.addresses[ids[0]],
-                "ports": setup.host_ports(ids),
-                "modules": ["tobtest.node", "tobtest.nemesis.proxy"],
-                "dirs": [setup.host_dir(target)],
-            }
-            errors = await agent_check(conn, target, setup.python, request)
-        finally:
-            conn.close()
-        if errors:
-            raise RemoteError(f"host {target}: {errors[0]}")
 
-    results = await asyncio.gather(
-        *(check_host(t, ids) for t, ids in setup.hosts().items()), return_exceptions=True
-    )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return setup
+async def _check_host(setup: RemoteSetup, target: SshTarget, ids: list[int]) -> list[str]:
+    """The reasons `target` cannot take its share, each naming the host."""
+    conn = await connect(target)
+    try:
+        request = {
+            "address": setup.addresses[ids[0]],
+            "ports": setup.host_ports(ids),
+            "modules": ["tobtest.node", "tobtest.nemesis.proxy"],
+            "dirs": [setup.host_dir(target)],
+        }
+        errors = await agent_check(conn, target, setup.python, request)
+    finally:
+        conn.close()
+    return [f"host {target}: {e}" for e in errors]
 
 
 class ProxyFanout(ProxyControl):

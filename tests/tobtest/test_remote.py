@@ -85,6 +85,22 @@ def test_the_plan_puts_node_i_on_host_i_and_refuses_more_hosts_than_nodes():
         plan(TestConfig(hosts=["127.0.0.2"], node_cmd="./node"))
 
 
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--ssh-user", "root"], "--ssh-* and --remote-* go with --host or --hosts-file"),
+        (["--host", "127.0.0.2", "--suite", "s.yaml"], "--host and --hosts-file go without"),
+        (["--hosts-file", "/no/such/hosts"], "--hosts-file /no/such/hosts: No such file"),
+        (["--host", "127.0.0.2", "--nodes", "1", "--ssh-key", "/no/key"], "--ssh-key /no/key"),
+    ],
+)
+def test_remote_options_out_of_place_are_one_line_and_254(args, expected, tmp_path: Path):
+    result = run_cli(["run", *args, "--store", str(tmp_path / "store")], timeout_s=60)
+    assert result.returncode == 254, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(180)
 def test_a_run_on_three_hosts_faults_them_and_fetches_everything(sshd: Sshd, tmp_path: Path):
