@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import shlex
 import tarfile
 import warnings
@@ -75,7 +76,8 @@ async def connect(target: SshTarget, timeout_s: float = CONNECT_TIMEOUT_S) -> An
     except asyncssh.KeyImportError as exc:
         raise RemoteError(f"--ssh-key {target.key_path}: not a key ({exc})") from None
     except (OSError, asyncssh.Error) as exc:
-        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        errno = getattr(exc, "errno", None)
+        reason = os.strerror(errno).lower() if errno else getattr(exc, "reason", None) or exc
         raise RemoteError(f"{where}: cannot connect: {reason}") from None
 
 
