@@ -54,6 +54,8 @@ from tobtest.workloads.client import ClientError, request_once
 log = logging.getLogger("tobtest.remote")
 DEFAULT_REMOTE_DIR = "/tmp/tobtest-remote"
 STOP_TIMEOUT_S = 5.0
+# A pause waits up to 1 s on the host for the process to stop; the round trip comes on top.
+SETTLE_TIMEOUT_S = 3.0
 PROXY_EXIT_PORT_IN_USE = 3
 # Plans tried when a host has taken ports that tobtest chose (without --base-port).
 PLAN_ATTEMPTS = 3
@@ -227,6 +229,9 @@ class RemoteNode:
     remote_pid: int | None = None
     # (exit code, reason) once it ended on its own (or its session did), for reap_crashed.
     ended: tuple[int | None, str] | None = None
+    # Commands sent to its agent, and those it has carried out (settle waits for them).
+    sent: int = 0
+    done: int = 0
 
 
 class RemoteCluster:
@@ -367,7 +372,7 @@ class RemoteCluster:
         node.ended = None
         node.state = NodeState.RUNNING
         if node.agent is not None and not node.agent.closed:
-            node.agent.send({"do": "start"})
+            self._send(node, {"do": "start"})
             return
         spec = {
             "argv": node.argv,
@@ -379,6 +384,8 @@ class RemoteCluster:
             kind = event.get("event")
             if kind == "started":
                 node.remote_pid = event.get("pid")
+            elif kind == "done":
+                node.done += 1
             elif kind == "exited" and event.get("gen") == node.starts and node.ended is None:
                 node.ended = (event.get("code"), str(event.get("reason", "")))
             elif kind == "closed" and not self._stopping and node.ended is None:
@@ -435,7 +442,21 @@ class RemoteCluster:
 
     def _send(self, node: RemoteNode, message: dict[str, Any]) -> None:
         assert node.agent is not None
+        node.sent += 1
         node.agent.send(message)
+
+    async def settle(self, names: list[str], timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+        """Waits (bounded) until the named nodes' agents have carried out every command sent
+        (a pause in place, a kill done), so that a fault recorded as done is in place, as
+        the local cluster's signals are."""
+        deadline = time.monotonic() + timeout_s
+        for name in names:
+            node = self.nodes[name]
+            while node.done < node.sent and node.agent is not None and not node.agent.closed:
+                if time.monotonic() > deadline:
+                    log.warning("%s: its host has not confirmed a command yet", name)
+                    return
+                await asyncio.sleep(0.002)
 
     def pause(self, name: str) -> None:
         node = self.nodes[name]
@@ -465,11 +486,10 @@ class RemoteCluster:
     def restart(self, name: str) -> None:
         node = self.nodes[name]
         assert node.state is NodeState.KILLED, f"restart {name}: it is {node.state.value}"
-        assert node.agent is not None
         node.starts += 1
         node.ended = None
         node.state = NodeState.RUNNING
-        node.agent.send({"do": "start"})
+        self._send(node, {"do": "start"})
 
     def reap_crashed(self) -> list[tuple[str, int, str]]:
         """Nodes that ended on their own (or whose host went) since the last call."""

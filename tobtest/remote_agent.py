@@ -19,9 +19,10 @@ text `"@AGENT_PID@"` in files) becomes this agent's pid, so the child dies with 
     {"do": "stop"}                    SIGTERM, a grace period, SIGKILL; then exit
 and writes events, one JSON line each: `started` (pid, gen), `exited` (gen, code, reason:
 the last line of its log) when the child ends on its own, `stdout` (a line the child printed,
-with stdout_events), `killed`, `stopped`. At EOF on stdin (the SSH channel closed: the
-runner ended or was SIGKILLed, or the connection dropped) it SIGKILLs the child's process
-group and exits: nothing outlives the session.
+with stdout_events), `done` after each command but stop (its effect is in place),
+`stopped`. At EOF on stdin (the SSH channel closed: the runner ended or was SIGKILLed, or
+the connection dropped) it SIGKILLs the child's process group and exits: nothing outlives
+the session.
 """
 
 from __future__ import annotations
@@ -171,7 +172,6 @@ class Agent:
             self.signal(str(command.get("sig", "")))
         elif do == "kill":
             self.kill()
-            emit({"event": "killed", "gen": self.gen})
         elif do == "start":
             if self.child is None or self.child.poll() is not None:
                 self.start()
@@ -179,6 +179,8 @@ class Agent:
             self.stop()
             emit({"event": "stopped", "gen": self.gen})
             return False
+        # Its effect is in place (stopped, dead, started): the runner may record it as done.
+        emit({"event": "done", "do": do, "gen": self.gen})
         return True
 
     def loop(self, stdin: IO[bytes]) -> None:

@@ -4,6 +4,7 @@ is a descendant of that sshd, so "nothing left behind" is "sshd has no child lef
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
@@ -248,4 +249,46 @@ def test_a_host_that_drops_mid_run_is_a_crash_of_its_node_and_the_run_goes_on(
     assert [op["node"] for op in crashes] == ["n3"]
     assert "127.0.0.4" in crashes[0]["value"]["reason"]
     assert (store / "latest" / "nodes" / "n1.log").is_file()
+    assert_nothing_left(sshd)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_pause_kill_and_restart_act_on_the_remote_pid(sshd: Sshd, tmp_path: Path):
+    from tobtest.cluster import ClusterSpec, NodeState
+    from tobtest.remote import RemoteCluster, preflight
+
+    config = TestConfig(nodes=2, hosts=SSH_HOSTS[:2], ssh_user=sshd.user,
+                        ssh_key=str(sshd.key_path), ssh_port=sshd.port,
+                        remote_dir=str(tmp_path / "remote"))  # fmt: skip
+    run_dir = tmp_path / "run"
+
+    async def go() -> None:
+        setup = await preflight(config)
+        cluster = RemoteCluster(ClusterSpec(n=2, seed=3), run_dir, setup)
+        await cluster.start()
+        try:
+            n1 = cluster.nodes["n1"]
+            first_pid = n1.remote_pid
+            assert first_pid is not None
+            cluster.pause("n1")
+            await cluster.settle(["n1"])
+            assert psutil.Process(first_pid).status() == psutil.STATUS_STOPPED
+            cluster.resume("n1")
+            cluster.kill("n1")
+            await cluster.settle(["n1"])
+            assert not psutil.pid_exists(first_pid)
+            cluster.restart("n1")
+            await cluster.wait_ready(["n1"])
+            assert n1.remote_pid not in (None, first_pid)
+            assert n1.state is NodeState.RUNNING
+            assert cluster.reap_crashed() == []
+        finally:
+            await cluster.finish()
+
+    asyncio.run(go())
+    # Restarted on the same data folder: the log says so, fetched back with it.
+    log_text = (run_dir / "nodes" / "n1.log").read_text()
+    assert log_text.count(" up: ") == 2
+    assert (run_dir / "nodes" / "n1.data" / "wal.log").is_file()
     assert_nothing_left(sshd)

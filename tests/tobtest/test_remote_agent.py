@@ -85,11 +85,13 @@ def test_the_child_dies_when_the_session_ends(tmp_path: Path):
     assert wait_lines(log, 1) == [f"up {agent.pid}"]
     send(agent, {"do": "signal", "sig": "STOP"})
     send(agent, {"do": "kill"})
-    assert next(events(agent.stdout))["event"] == "killed"
+    assert [next(events(agent.stdout))["do"] for _ in range(2)] == ["signal", "kill"]
+    assert not psutil.pid_exists(child.pid)  # killed and reaped when `done` came
     assert wait_gone([child.pid]) == []
     send(agent, {"do": "start"})
     again = next(events(agent.stdout))
     assert (again["event"], again["gen"]) == ("started", 2)
+    assert next(events(agent.stdout)) == {"event": "done", "do": "start", "gen": 2}
     assert wait_lines(log, 2) == [f"up {agent.pid}", f"up {agent.pid}"]
     assert agent.stdin is not None
     agent.stdin.close()  # what sshd does when the connection drops
