@@ -314,8 +314,7 @@ class RemoteCluster:
             conns = await asyncio.gather(*(connect(t) for t in hosts))
             self._conns = dict(zip(hosts, conns, strict=True))
             await asyncio.gather(*(self._start_proxy(t, ids) for t, ids in hosts.items()))
-            for node in self.nodes.values():
-                await self._spawn(node)
+            await asyncio.gather(*(self._spawn(node) for node in self.nodes.values()))
             await self.wait_ready(list(self.nodes))
         except BaseException:
             self.stop()
@@ -528,12 +527,15 @@ class RemoteCluster:
         for agent in agents:
             agent.send({"do": "stop"})
         await asyncio.gather(*(a.wait_closed(STOP_TIMEOUT_S) for a in agents))
-        for target, conn in self._conns.items():
-            if target in self.down:
-                continue
+
+        async def fetch(target: SshTarget, conn: Any) -> None:
             try:
                 folder = self.setup.host_dir(target)
                 await fetch_dir(conn, self.setup.python, folder, self.run_dir)
             except Exception as exc:  # what was fetched is a record, not the verdict
                 log.warning("host %s: could not fetch its folder: %r", target, exc)
+
+        # Every host's files are its own (a folder per host), so they land side by side.
+        live = [(t, c) for t, c in self._conns.items() if t not in self.down]
+        await asyncio.gather(*(fetch(t, c) for t, c in live))
         self.stop()
