@@ -131,6 +131,7 @@ def test_a_run_on_three_hosts_faults_them_and_fetches_everything(sshd: Sshd, tmp
     steps = {op["f"] for op in map(json.loads, (run / "history.jsonl").read_text().splitlines())}
     assert {"start-partition", "start-kill", "start-pause", "start-clock"} <= steps
     assert not (tmp_path / "remote").exists() or not any((tmp_path / "remote").iterdir())
+    assert 'href="proxy-127.0.0.2.log"' in (run / "report.html").read_text()
     shown = run_cli(["show", "--store", str(store)])
     assert shown.returncode == 0 and "VALID" in shown.stdout, shown.stderr
     assert_nothing_left(sshd)
