@@ -293,3 +293,31 @@ def test_pause_kill_and_restart_act_on_the_remote_pid(sshd: Sshd, tmp_path: Path
     assert log_text.count(" up: ") == 2
     assert (run_dir / "nodes" / "n1.data" / "wal.log").is_file()
     assert_nothing_left(sshd)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_a_node_that_cannot_start_ends_the_start_and_everything_with_it(sshd: Sshd, tmp_path: Path):
+    from tobtest.cluster import ClusterError, ClusterSpec
+    from tobtest.ports import PortInUse
+    from tobtest.remote import RemoteCluster, preflight
+
+    config = TestConfig(nodes=3, hosts=SSH_HOSTS, ssh_user=sshd.user,
+                        ssh_key=str(sshd.key_path), ssh_port=sshd.port,
+                        remote_dir=str(tmp_path / "remote"))  # fmt: skip
+
+    async def go() -> str:
+        setup = await preflight(config)
+        # Taken after the check: n3's client port on its host, as a race with another
+        # program would take it.
+        with socket.socket() as thief:
+            thief.bind(("127.0.0.4", setup.ports.client_ports[2]))
+            thief.listen()
+            cluster = RemoteCluster(ClusterSpec(n=3, seed=5), tmp_path / "run", setup)
+            with pytest.raises((ClusterError, PortInUse)) as info:
+                await cluster.start()
+        return str(info.value)
+
+    message = asyncio.run(go())
+    assert message.startswith("n3: ") and "address already in use" in message, message
+    assert_nothing_left(sshd)
