@@ -42,7 +42,7 @@ from tobtest.workloads.base import Outcome
 from tobtest.workloads.client import ClientError, NodeClient
 
 if TYPE_CHECKING:
-    from tobtest.remote import RemoteCluster
+    from tobtest.remote_cluster import RemoteCluster
 
 log = logging.getLogger("tobtest.runner")
 PROGRESS_INTERVAL_S = 0.5
@@ -156,7 +156,7 @@ class Runner:
                 disk_fault=disk_fault_for(cfg.nemesis),
             )
             if self.remote is not None:
-                from tobtest.remote import RemoteCluster  # asyncssh only where it is used
+                from tobtest.remote_cluster import RemoteCluster  # asyncssh only where it is used
 
                 self.cluster = RemoteCluster(spec, self.store.path, self.remote)
             else:

@@ -8,6 +8,8 @@ each of the given loopback addresses, with a host key and a user key made for th
 (ssh-keygen into tmp), keys only (PasswordAuthentication no), root allowed by key
 (PermitRootLogin prohibit-password), and the test's own authorized_keys. Where sshd or
 ssh-keygen is missing, or sshd will not start, `Sshd.unavailable()` says why, to skip.
+Every remote process of a test is a descendant of that sshd, so `assert_nothing_left(sshd)`
+checks that nothing outlived a run on any host.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 SSHD = "/usr/sbin/sshd"
 READY_TIMEOUT_S = 10.0
+GONE_TIMEOUT_S = 15.0
 
 
 def free_port(addresses: list[str]) -> int:
@@ -130,3 +135,31 @@ class Sshd:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def remote_processes(sshd: Sshd) -> list[psutil.Process]:
+    """What runs under the test's sshd: sessions, agents, nodes and proxies."""
+    try:
+        return psutil.Process(sshd.popen.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:  # gone, or a zombie, meanwhile
+        return []
+
+
+def assert_nothing_left(sshd: Sshd) -> None:
+    deadline = time.monotonic() + GONE_TIMEOUT_S
+    left = remote_processes(sshd)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [p for p in remote_processes(sshd) if cmdline(p)]
+    names = [" ".join(cmdline(p)[:4]) for p in left]
+    for proc in left:  # end them so that one failure does not cascade, then fail
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    assert names == [], f"left running on the hosts: {names}"

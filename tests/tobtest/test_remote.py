@@ -4,7 +4,6 @@ is a descendant of that sshd, so "nothing left behind" is "sshd has no child lef
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import signal
@@ -17,7 +16,7 @@ import psutil
 import pytest
 
 from tests.conftest import subprocess_env, tobtest_argv
-from tests.helpers.sshd import Sshd
+from tests.helpers.sshd import Sshd, assert_nothing_left, cmdline, remote_processes
 from tests.tobtest.conftest import SSH_HOSTS
 from tobtest.config import TestConfig
 from tobtest.remote import plan, read_hosts_file
@@ -30,34 +29,6 @@ def ssh_args(sshd: Sshd, tmp_path: Path, hosts: list[str] = SSH_HOSTS) -> list[s
     args = [word for host in hosts for word in ("--host", host)]
     return [*args, "--ssh-user", sshd.user, "--ssh-key", str(sshd.key_path),
             "--ssh-port", str(sshd.port), "--remote-dir", str(tmp_path / "remote")]  # fmt: skip
-
-
-def remote_processes(sshd: Sshd) -> list[psutil.Process]:
-    """What runs under the test's sshd: sessions, agents, nodes and proxies."""
-    try:
-        return psutil.Process(sshd.popen.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def cmdline(proc: psutil.Process) -> list[str]:
-    try:
-        return proc.cmdline()
-    except psutil.Error:  # gone, or a zombie, meanwhile
-        return []
-
-
-def assert_nothing_left(sshd: Sshd) -> None:
-    deadline = time.monotonic() + GONE_TIMEOUT_S
-    left = remote_processes(sshd)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.1)
-        left = [p for p in remote_processes(sshd) if cmdline(p)]
-    names = [" ".join(cmdline(p)[:4]) for p in left]
-    for proc in left:  # end them so that one failure does not cascade, then fail
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    assert names == [], f"left running on the hosts: {names}"
 
 
 def run_cli(args: list[str], timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
@@ -250,74 +221,4 @@ def test_a_host_that_drops_mid_run_is_a_crash_of_its_node_and_the_run_goes_on(
     assert [op["node"] for op in crashes] == ["n3"]
     assert "127.0.0.4" in crashes[0]["value"]["reason"]
     assert (store / "latest" / "nodes" / "n1.log").is_file()
-    assert_nothing_left(sshd)
-
-
-@pytest.mark.integration
-@pytest.mark.timeout(120)
-def test_pause_kill_and_restart_act_on_the_remote_pid(sshd: Sshd, tmp_path: Path):
-    from tobtest.cluster import ClusterSpec, NodeState
-    from tobtest.remote import RemoteCluster, preflight
-
-    config = TestConfig(nodes=2, hosts=SSH_HOSTS[:2], ssh_user=sshd.user,
-                        ssh_key=str(sshd.key_path), ssh_port=sshd.port,
-                        remote_dir=str(tmp_path / "remote"))  # fmt: skip
-    run_dir = tmp_path / "run"
-
-    async def go() -> None:
-        setup = await preflight(config)
-        cluster = RemoteCluster(ClusterSpec(n=2, seed=3), run_dir, setup)
-        await cluster.start()
-        try:
-            n1 = cluster.nodes["n1"]
-            first_pid = n1.remote_pid
-            assert first_pid is not None
-            cluster.pause("n1")
-            await cluster.settle(["n1"])
-            assert psutil.Process(first_pid).status() == psutil.STATUS_STOPPED
-            cluster.resume("n1")
-            cluster.kill("n1")
-            await cluster.settle(["n1"])
-            assert not psutil.pid_exists(first_pid)
-            cluster.restart("n1")
-            await cluster.wait_ready(["n1"])
-            assert n1.remote_pid not in (None, first_pid)
-            assert n1.state is NodeState.RUNNING
-            assert cluster.reap_crashed() == []
-        finally:
-            await cluster.finish()
-
-    asyncio.run(go())
-    # Restarted on the same data folder: the log says so, fetched back with it.
-    log_text = (run_dir / "nodes" / "n1.log").read_text()
-    assert log_text.count(" up: ") == 2
-    assert (run_dir / "nodes" / "n1.data" / "wal.log").is_file()
-    assert_nothing_left(sshd)
-
-
-@pytest.mark.integration
-@pytest.mark.timeout(120)
-def test_a_node_that_cannot_start_ends_the_start_and_everything_with_it(sshd: Sshd, tmp_path: Path):
-    from tobtest.cluster import ClusterError, ClusterSpec
-    from tobtest.ports import PortInUse
-    from tobtest.remote import RemoteCluster, preflight
-
-    config = TestConfig(nodes=3, hosts=SSH_HOSTS, ssh_user=sshd.user,
-                        ssh_key=str(sshd.key_path), ssh_port=sshd.port,
-                        remote_dir=str(tmp_path / "remote"))  # fmt: skip
-
-    async def go() -> str:
-        setup = await preflight(config)
-        # Taken after the check: n3's client port on its host, as a race with another
-        # program would take it.
-        with socket.socket() as thief:
-            thief.bind(("127.0.0.4", setup.ports.client_ports[2]))
-            thief.listen()
-            cluster = RemoteCluster(ClusterSpec(n=3, seed=5), tmp_path / "run", setup)
-            with pytest.raises((ClusterError, PortInUse)) as info:
-                await cluster.start()
-        return str(info.value)
-
-    message = asyncio.run(go())
-    assert message.startswith("n3: ") and "address already in use" in message, message
     assert_nothing_left(sshd)
