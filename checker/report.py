@@ -129,7 +129,9 @@ def render_report(run_dir: Path) -> str:
         "plots": _plots(run),
         "intervals": _intervals(run),
         "config": [(str(k), short_value(v, 200)) for k, v in run.config.items()],
-        "files": [(n, n) for n in RUN_FILES if (run_dir / n).is_file()],
+        "files": [(n, n) for n in RUN_FILES if (run_dir / n).is_file()]
+        # A run on other hosts has a proxy per host (tobtest.remote): proxy-<host>.log.
+        + [(p.name, p.name) for p in sorted(run_dir.glob("proxy-*")) if p.is_file()],
         "nodes": _nodes(run),
         "node_keys": NODE_STATUS_KEYS,
     }

@@ -171,6 +171,7 @@ class Faults:
             self.ctx.cluster.kill(name)
             self.clocks.pop(name, None)  # a restarted node starts on the real clock
             self.disks.pop(name, None)  # and with a normal disk
+        await self._settle(names)
         self._log("kill", nodes=names)
         return names
 
@@ -187,6 +188,7 @@ class Faults:
         names = self._names(nodes, "running")
         for name in names:
             self.ctx.cluster.pause(name)
+        await self._settle(names)
         self._log("pause", nodes=names)
         return names
 
@@ -194,8 +196,16 @@ class Faults:
         names = self._names(nodes, "paused")
         for name in names:
             self.ctx.cluster.resume(name)
+        await self._settle(names)
         self._log("resume", nodes=names)
         return names
+
+    async def _settle(self, names: list[str]) -> None:
+        """Waits until the cluster's signals to `names` are in place, where it says so
+        (nodes on other hosts: tobtest.remote); a local cluster's already are."""
+        settle = getattr(self.ctx.cluster, "settle", None)
+        if settle is not None and names:
+            await settle(names)
 
     async def throttle(
         self, nodes: Iterable[str], stopped_ms: float, period_ms: float

@@ -8,7 +8,9 @@ One asyncio process carries all links, one per ordered pair of nodes (see `proxy
      "links": [{"src": "n1", "dst": "n2", "listen_port": 7001, "target_port": 6002}, ...]}
 
 Optional limits: "max_pending_messages" (per link, 10000), "max_pending_bytes" (per link,
-64 MiB), "connect_timeout_s" (1.0), "drain_timeout_s" (5.0). Every socket is on 127.0.0.1.
+64 MiB), "connect_timeout_s" (1.0), "drain_timeout_s" (5.0). Every socket is on 127.0.0.1,
+unless "listen_host" names the address to listen on and a link's "target_host" where its
+destination node listens (a run over SSH: each host runs the links out of its own nodes).
 When all listeners are up it prints `ready` on stdout, and nothing more there. It logs one
 line per connection and per control request (but not successful `status` polls) to stderr:
 send that to a file, since a full pipe nobody reads would stall the proxy.
@@ -72,6 +74,8 @@ class ProxyConfig:
     seed: int = 0
     parent_pid: int | None = None
     settings: Settings = field(default_factory=Settings)
+    # The address every listener binds (this host's own in a run over SSH).
+    listen_host: str = HOST
 
     @property
     def node_names(self) -> set[str]:
@@ -99,7 +103,11 @@ def parse_config(raw: object) -> ProxyConfig:
             raise ConfigError(f"a link needs distinct src and dst node names: {item!r}")
         what = f"listen_port of link {src}->{dst}"
         target = _port(item.get("target_port"), f"target_port of link {src}->{dst}")
-        links.append(LinkConfig(src, dst, _port(item.get("listen_port"), what), target))
+        target_host = item.get("target_host", HOST)
+        if not isinstance(target_host, str) or not target_host:
+            raise ConfigError(f"target_host of link {src}->{dst} must be an address")
+        listen = _port(item.get("listen_port"), what)
+        links.append(LinkConfig(src, dst, listen, target, target_host))
     if len({(link.src, link.dst) for link in links}) != len(links):
         raise ConfigError("each ordered pair may have only one link")
     control_port = _port(raw.get("control_port"), "control_port")
@@ -133,7 +141,10 @@ def parse_config(raw: object) -> ProxyConfig:
         raise ConfigError("max_line_bytes, max_pending_messages or max_pending_bytes too small")
     if settings.connect_timeout_s <= 0 or settings.drain_timeout_s <= 0:
         raise ConfigError("connect_timeout_s and drain_timeout_s must be positive")
-    return ProxyConfig(control_port, links, seed, parent_pid, settings)
+    listen_host = raw.get("listen_host", HOST)
+    if not isinstance(listen_host, str) or not listen_host:
+        raise ConfigError("listen_host must be an address")
+    return ProxyConfig(control_port, links, seed, parent_pid, settings, listen_host)
 
 
 def load_config(path: str) -> ProxyConfig:
@@ -264,6 +275,7 @@ class Proxy:
     async def listen(self) -> None:
         """Binds every port; raises PortInUse naming the first one that fails."""
         limit = self.config.settings.max_line_bytes
+        host = self.config.listen_host
         bindings: list[tuple[int, str, Any]] = [
             (self.config.control_port, "control", self.handle_control)
         ]
@@ -271,7 +283,7 @@ class Proxy:
             bindings.append((link.config.listen_port, f"link {link.name}", link.handle_inbound))
         for port, what, handler in bindings:
             try:
-                server = await asyncio.start_server(handler, HOST, port, limit=limit)
+                server = await asyncio.start_server(handler, host, port, limit=limit)
             except OSError as exc:
                 self.close()
                 raise PortInUse(port, what, exc) from exc
@@ -340,7 +352,7 @@ async def serve(config: ProxyConfig) -> int:
         watcher = asyncio.create_task(_watch_parent(config.parent_pid, stop, proxy.shared.log))
     print("ready", flush=True)
     ports = f"control {config.control_port}, {len(config.links)} links, seed {config.seed}"
-    proxy.shared.log(f"listening on 127.0.0.1 ({ports})")
+    proxy.shared.log(f"listening on {config.listen_host} ({ports})")
     await stop.wait()
     if watcher is not None:
         watcher.cancel()

@@ -67,6 +67,8 @@ class LinkConfig:
     dst: str
     listen_port: int
     target_port: int
+    # Where the destination node listens (another host's address in a run over SSH).
+    target_host: str = HOST
 
 
 @dataclass
@@ -308,10 +310,10 @@ class Link:
         loop = asyncio.get_running_loop()
         if loop.time() < self._unreachable_until:
             return None
-        port = self.config.target_port
+        host, port = self.config.target_host, self.config.target_port
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(HOST, port), self.shared.settings.connect_timeout_s
+                asyncio.open_connection(host, port), self.shared.settings.connect_timeout_s
             )
         except (TimeoutError, OSError) as exc:
             if self._backoff_s == BACKOFF_INITIAL_S:

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peer-port", type=int, required=True)
     p.add_argument("--peer", type=parse_peer, action="append", default=[], metavar="ID=HOST:PORT")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="the address its client and peer sockets listen on"
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--parent-pid", type=int, default=None)
     p.add_argument("--bug", action="append", default=[], metavar="NAME")
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         bugs=frozenset(args.bug),
         protocol_config=protocol_config,
         lose_unsynced=args.disk_fault == "lose-unsynced",
+        host=args.host,
     )
     return asyncio.run(run(config))
 

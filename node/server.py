@@ -63,6 +63,8 @@ class NodeConfig:
     protocol_config: ProtocolConfig = field(default_factory=ProtocolConfig)
     # The disk fault `lose-unsynced`: writes not yet fsynced die with the process.
     lose_unsynced: bool = False
+    # The address both listeners bind (another host's own address in a run over SSH).
+    host: str = "127.0.0.1"
 
     @property
     def name(self) -> str:
@@ -187,7 +189,7 @@ class NodeServer:
                     self.state_machine.apply(value)
 
     async def start(self) -> None:
-        host = "127.0.0.1"
+        host = self.config.host
         self.open_wal()
         self._servers.append(
             await asyncio.start_server(

@@ -11,6 +11,7 @@ history it recorded, and exits 130.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -57,6 +58,8 @@ def cli(verbose: bool) -> None:
 def run(**params: Any) -> None:
     """Run one test against real node processes and check its history."""
     suite_path, junit_xml = params["suite_path"], params["junit_xml"]
+    if suite_path is not None and (params["hosts"] or params["hosts_file"]):
+        raise BadArguments("--host and --hosts-file go without --suite (a suite runs here)")
     if suite_path is not None:
         from tobtest.console import run_suite_with_console
         from tobtest.suite import SuiteError
@@ -91,11 +94,12 @@ def run(**params: Any) -> None:
         check_config(config)
     except NodeKindError as exc:
         raise BadArguments(str(exc)) from None
+    remote = _remote_setup(config, params["hosts_file"])
     from tobtest.cluster import ClusterError
     from tobtest.console import run_with_console
 
     try:
-        code = run_with_console(config)
+        code = run_with_console(config, remote) if remote else run_with_console(config)
     except ClusterError as exc:
         if config.node_cmd is None and config.maelstrom is None:
             raise
@@ -103,6 +107,25 @@ def run(**params: Any) -> None:
         option = "--node-cmd" if config.node_cmd is not None else "--maelstrom"
         raise click.ClickException(f"{option}: {exc}") from None
     sys.exit(code)
+
+
+def _remote_setup(config: Any, hosts_file: str | None) -> Any:
+    """With --host or --hosts-file: every host checked over SSH (tobtest.remote.preflight);
+    a host that cannot take its share is a bad argument (254) before anything runs."""
+    if hosts_file is None and not config.hosts:
+        given = [config.ssh_user, config.ssh_key, config.remote_python, config.remote_dir]
+        if any(v is not None for v in given) or config.ssh_port != 22:
+            raise BadArguments("--ssh-* and --remote-* go with --host or --hosts-file")
+        return None
+    from tobtest.remote import preflight, read_hosts_file
+    from tobtest.remote_ssh import RemoteError
+
+    try:
+        if hosts_file is not None:
+            config.hosts = [*config.hosts, *read_hosts_file(Path(hosts_file))]
+        return asyncio.run(preflight(config))
+    except RemoteError as exc:
+        raise BadArguments(str(exc)) from None
 
 
 @cli.command()

@@ -34,6 +34,7 @@ import psutil
 from tobtest.maelstrom.services import Services
 from tobtest.maelstrom.services import bind_socket as bind_service_socket
 from tobtest.maelstrom.services import serve as serve_services
+from tobtest.nemesis.proxy_client import ProxyControl
 from tobtest.node_kind import BUILTIN, NodeKind, NodeLaunch, node_name
 from tobtest.ports import HOST, PortInUse, PortPlan
 from tobtest.workloads.client import ClientError, request_once
@@ -360,7 +361,15 @@ class Cluster:
             pids.append(self.proxy.pid)
         return pids
 
+    def proxy_control(self) -> ProxyControl:
+        """A control connection to the proxy."""
+        return ProxyControl(HOST, self.ports.control_port)
+
     # ---- stop -----------------------------------------------------------------------------
+
+    async def finish(self) -> None:
+        """The end of a run: every process ended (as `stop`)."""
+        self.stop()
 
     def stop(self) -> None:
         """Ends every process this cluster started (idempotent, never raises)."""

@@ -66,6 +66,16 @@ class TestConfig:
     # Maelstrom broadcast whose node claims a total order.
     extra_checkers: list[str] = field(default_factory=list)
     base_port: int | None = None
+    # Other hosts for the nodes, reached over SSH (tobtest.remote): node i on host i. Empty:
+    # every node on this machine, on 127.0.0.1.
+    hosts: list[str] = field(default_factory=list)
+    ssh_user: str | None = None
+    ssh_key: str | None = None
+    ssh_port: int = 22
+    # The python with tobtest on the hosts (default: this interpreter's path) and the folder
+    # under which each run works there (default: /tmp/tobtest-remote).
+    remote_python: str | None = None
+    remote_dir: str | None = None
     op_timeout_s: float = 2.0
     # Send ops to the node that claims to lead (when exactly one does), not a random node.
     route_to_leader: bool = False

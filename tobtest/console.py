@@ -46,7 +46,9 @@ def progress_line(p: Progress) -> str:
     )
 
 
-def run_with_console(config: TestConfig) -> int:
+def run_with_console(config: TestConfig, remote: Any = None) -> int:
+    """Runs one test with progress on stderr; `remote` (a tobtest.remote.RemoteSetup) puts
+    its nodes on other hosts."""
     from tobtest.cli import EXIT_INTERRUPTED, exit_code_for
 
     out = Console(stderr=False)
@@ -64,7 +66,7 @@ def run_with_console(config: TestConfig) -> int:
             last_plain[0] = time.monotonic()
             err.print(progress_line(p), highlight=False, markup=False, soft_wrap=True)
 
-    runner = Runner(config, on_progress)
+    runner = Runner(config, on_progress, remote)
     err.print(f"tobtest: {config.test_name}, seed {config.seed}", highlight=False)
 
     async def main() -> Any:

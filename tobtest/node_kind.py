@@ -96,6 +96,8 @@ class NodeLaunch:
     # node id -> its own peer socket, bypassing the proxy: only for what is not node-to-node
     # traffic (a Maelstrom node's reply to a client whose shim is another node's).
     direct_peers: dict[int, tuple[str, int]] = field(default_factory=dict)
+    # The address its sockets listen on (another host's own in a run over SSH).
+    host: str = HOST
 
     @property
     def name(self) -> str:
@@ -228,6 +230,8 @@ class BuiltinKind(NodeKind):
             argv += ["--bug", bug]
         if launch.disk_fault != "none":
             argv += ["--disk-fault", launch.disk_fault]
+        if launch.host != HOST:
+            argv += ["--host", launch.host]
         return argv + list(launch.extra_args)
 
     def protocols(self) -> tuple[str, ...]:

@@ -44,7 +44,9 @@ class PortPlan:
         return self.links[(src, dst)]
 
     @classmethod
-    def allocate(cls, n: int, base_port: int | None = None) -> PortPlan:
+    def allocate(cls, n: int, base_port: int | None = None, check_local: bool = True) -> PortPlan:
+        """With `check_local` False (nodes on other hosts, which check their own ports), a
+        `base_port` plan is not checked here."""
         count = ports_needed(n)
         if base_port is None:
             ports = _free_ports(count)
@@ -55,7 +57,7 @@ class PortPlan:
                     f"(it must be in 1024..{65535 - count})"
                 )
             ports = list(range(base_port, base_port + count))
-            for port in ports:
+            for port in ports if check_local else []:
                 if not port_is_free(port):
                     raise PortInUse(
                         f"port {port} on {HOST} is already in use (from --base-port {base_port})"

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tobtest.checker.compose import check_all
 from tobtest.cluster import Cluster, ClusterSpec
@@ -40,6 +40,9 @@ from tobtest.quiesce import Quiescence
 from tobtest.workloads import Workload, workload_class
 from tobtest.workloads.base import Outcome
 from tobtest.workloads.client import ClientError, NodeClient
+
+if TYPE_CHECKING:
+    from tobtest.remote_cluster import RemoteCluster
 
 log = logging.getLogger("tobtest.runner")
 PROGRESS_INTERVAL_S = 0.5
@@ -101,15 +104,20 @@ class Runner:
     quiescence: Quiescence | None = None  # how the nodes stood after the heal (_quiesce)
 
     def __init__(
-        self, config: TestConfig, on_progress: Callable[[Progress], None] | None = None
+        self,
+        config: TestConfig,
+        on_progress: Callable[[Progress], None] | None = None,
+        remote: Any = None,
     ) -> None:
         self.config = config
         self.on_progress = on_progress
         self.progress = Progress(time_limit_s=config.time_limit_s)
         # A fault or read the node kind cannot serve is refused before anything is made.
         self.node_kind = check_config(config)
+        # Nodes on other hosts (a tobtest.remote.RemoteSetup, checked there), or here.
+        self.remote = remote
         # Ports first: a port in use is a bad argument, reported before anything is made.
-        self.ports = PortPlan.allocate(config.nodes, config.base_port)
+        self.ports = remote.ports if remote else PortPlan.allocate(config.nodes, config.base_port)
         self.store = RunStore.create(Path(config.store), config.test_name, config.to_dict())
         self.recorder = Recorder(self.store.history_path)
         workload = workload_class(config.workload, maelstrom=config.maelstrom is not None)
@@ -127,7 +135,7 @@ class Runner:
         self._new_leader: tuple[str, float] | None = None  # (node, focus until, monotonic)
         self._last_claims: list[str] = []  # the last non-empty answer of the poll
         self._lease_reads = "lease" in getattr(self.workload, "read_modes", ())
-        self.cluster: Cluster | None = None
+        self.cluster: Cluster | RemoteCluster | None = None
         self._t0 = time.monotonic()
         self.network: dict[str, Any] | None = None  # node-to-node messages, from the proxy
 
@@ -138,21 +146,23 @@ class Runner:
         log.info("run %s seed=%d store=%s", cfg.test_name, cfg.seed, self.store.path)
         reporter = asyncio.create_task(self._report_progress())
         try:
-            self.cluster = Cluster(
-                ClusterSpec(
-                    n=cfg.nodes,
-                    protocol=cfg.protocol,
-                    seed=cfg.seed,
-                    bugs=tuple(cfg.bugs),
-                    base_port=cfg.base_port,
-                    kind=self.node_kind,
-                    disk_fault=disk_fault_for(cfg.nemesis),
-                ),
-                self.store.path,
-                self.ports,
+            spec = ClusterSpec(
+                n=cfg.nodes,
+                protocol=cfg.protocol,
+                seed=cfg.seed,
+                bugs=tuple(cfg.bugs),
+                base_port=cfg.base_port,
+                kind=self.node_kind,
+                disk_fault=disk_fault_for(cfg.nemesis),
             )
+            if self.remote is not None:
+                from tobtest.remote_cluster import RemoteCluster  # asyncssh only where it is used
+
+                self.cluster = RemoteCluster(spec, self.store.path, self.remote)
+            else:
+                self.cluster = Cluster(spec, self.store.path, self.ports)
             await self.cluster.start()
-            proxy = ProxyControl("127.0.0.1", self.cluster.ports.control_port)
+            proxy = self.cluster.proxy_control()
             crashes = asyncio.create_task(self._watch_crashes())
             try:
                 await self._main_phase(proxy)
@@ -164,7 +174,7 @@ class Runner:
                 await proxy.close()
         finally:
             if self.cluster is not None:
-                self.cluster.stop()
+                await self.cluster.finish()
             self.recorder.close()
             self._write_schedule()
             reporter.cancel()

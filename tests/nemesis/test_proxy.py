@@ -794,3 +794,45 @@ def test_proxy_exits_when_its_parent_dies(tmp_path: Path) -> None:
         if proxy_pid is not None and not gone(proxy_pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proxy_pid, signal.SIGKILL)
+
+
+@integration
+def test_it_listens_on_listen_host_and_forwards_to_each_links_target_host(
+    tmp_path: Path,
+) -> None:
+    # A run over SSH: this host (127.0.0.2) carries n1's link to n2, whose host is 127.0.0.3.
+    control_port, listen_port, target_port = free_ports(3)
+    config = {
+        "control_port": control_port, "listen_host": "127.0.0.2", "seed": 1,
+        "links": [{"src": "n1", "dst": "n2", "listen_port": listen_port,
+                   "target_host": "127.0.0.3", "target_port": target_port}],
+    }  # fmt: skip
+    handle = start_proxy(tmp_path, config)
+    try:
+        wait_ready(handle)
+
+        async def body() -> None:
+            arrived: asyncio.Queue[bytes] = asyncio.Queue()
+
+            async def n2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await arrived.put(await reader.readline())
+                writer.close()
+
+            server = await asyncio.start_server(n2, "127.0.0.3", target_port)
+            _, n1 = await asyncio.open_connection("127.0.0.2", listen_port)
+            control = ProxyControl("127.0.0.2", control_port, timeout_s=2)
+            try:
+                n1.write(b'{"hello": "n2"}\n')
+                await n1.drain()
+                line = await asyncio.wait_for(arrived.get(), 5)
+                assert json.loads(line) == {"hello": "n2"}
+                assert (await link_status(control, "n1", "n2"))["forwarded"] == 1
+            finally:
+                await control.close()
+                n1.close()
+                server.close()
+
+        run(body)
+        assert "listening on 127.0.0.2" in handle.stderr_path.read_text()
+    finally:
+        end(handle.proc)

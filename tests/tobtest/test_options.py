@@ -22,6 +22,8 @@ FLIP = str(REPO / "examples" / "flip.yaml")
 # Where a run is stored and on which ports: all a replay may change. Said here, not read from
 # the table, so that an option wrongly marked as not mattering for replay fails the round trip.
 NOT_REPLAYED = {"store", "name", "base_port", "test_name"}
+# Which hosts run the nodes, and how they are reached, is where a run runs too.
+NOT_REPLAYED |= {"hosts", "ssh_user", "ssh_key", "ssh_port", "remote_python", "remote_dir"}
 REPLAYED = [o for o in RUN_OPTIONS if o.replay != "never"]
 
 
@@ -104,7 +106,7 @@ def test_the_cases_move_every_replay_option_off_its_default(tmp_path: Path) -> N
     assert unexercised == []
 
 
-def test_only_the_store_name_and_ports_are_left_out_of_replay() -> None:
+def test_only_where_a_run_runs_is_left_out_of_replay() -> None:
     never = {o.field for o in RUN_OPTIONS if o.replay == "never" and o.field is not None}
     assert never == NOT_REPLAYED - {"test_name"}
 
