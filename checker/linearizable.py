@@ -29,20 +29,19 @@ indices in order), the op that cannot be linearised (`failed_op`) and the anomal
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from tobtest.checker.models import FAILED, UNKNOWN, Model, model_by_name
+from tobtest.checker.models import BAD, FAILED, UNKNOWN, Model, model_by_name
 from tobtest.histories.edn import freeze
 from tobtest.histories.op import Op
 
 FAIL_MEANINGS = ("did-not-happen", "returned-false")
 TIMEOUT_MARKERS = frozenset({"timed-out", "timeout"})
 _DEFAULT: Any = object()
-_MISS: Any = object()  # not in a call's transition cache yet
-_BAD: Any = object()  # the model refuses the call in that state
 _SLICE_STEPS = 2048  # search steps between turns (and clock checks): about 5 ms
 
 
@@ -240,14 +239,12 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome
     if remaining == 0:
         return _Outcome(True, [], None, state, 0)
 
-    step = m.step
-    fs = [c.f for c in calls]
-    inputs = [c.input for c in calls]
-    outputs = [c.output for c in calls]
+    # Each call's transition, compiled once: the next state, or BAD where the model refuses.
+    apply = [m.compile(c.f, c.input, c.output) for c in calls]
     read_only = [m.is_read_only(c.f, c.input, c.output) for c in calls]
     bits = [1 << i for i in range(n)]
     twin = _earlier_twins(calls)
-    transitions: list[dict[Any, Any]] = [{} for _ in range(n)]
+    reach, unsettled = _reach_tests(calls, m)
     cache: set[tuple[int, Any]] = set()
     # The path: linearised calls (a read-only one forced as ~c) and the states before them.
     stack_calls: list[int] = []
@@ -269,16 +266,17 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome
             while scan & 1:
                 c = scan >> 1
                 if read_only[c] and (twin[c] < 0 or linearized >> twin[c] & 1):
-                    seen = transitions[c]
-                    ok_state = seen.get(state, _MISS)
-                    if ok_state is _MISS:
-                        ok, ok_state = step(state, fs[c], inputs[c], outputs[c])
-                        seen[state] = ok_state = ok_state if ok else _BAD
-                    if ok_state is not _BAD:
+                    if apply[c](state) is not BAD:
                         forced = c
                         break
+                    test = reach[c]
+                    if test is not None and not unsettled[c] & ~linearized and not test(state):
+                        forced = -2  # this read can never be satisfied from here
+                        break
                 scan = nxt[scan]
-            if forced >= 0:
+            if forced == -2:
+                node = -1  # a dead configuration: backtrack
+            elif forced >= 0:
                 key = (linearized | bits[forced], state)
                 if key in cache:  # explored before, and failed: so does this one
                     node = -1  # backtrack without trying the other calls
@@ -298,12 +296,8 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome
             if twin[c] >= 0 and not linearized >> twin[c] & 1:
                 node = nxt[node]  # its earlier twin is still pending: that one goes first
                 continue
-            seen = transitions[c]
-            new_state = seen.get(state, _MISS)
-            if new_state is _MISS:
-                ok, new_state = step(state, fs[c], inputs[c], outputs[c])
-                seen[state] = new_state = new_state if ok else _BAD
-            if new_state is not _BAD:
+            new_state = apply[c](state)
+            if new_state is not BAD:
                 key = (linearized | bits[c], new_state)
                 if key not in cache:
                     cache.add(key)
@@ -364,6 +358,39 @@ def _unlift(nxt: list[int], prv: list[int], call_node: int, with_return: bool) -
 
 def _path(stack_calls: list[int]) -> list[int]:
     return [c if c >= 0 else ~c for c in stack_calls]
+
+
+def _reach_tests(calls: list[Call], m: Model) -> tuple[list[Any], list[int]]:
+    """For each read with a return, the model's test that a state can still grow into what it
+    saw (None where the model has none), and the calls that could reset the state before it.
+
+    A reset is a call that neither leaves the state alone nor only grows it (a put, a cas).
+    Once every reset invoked before the read's return is linearised, the calls that may
+    still come before the read only grow the state; if the state cannot grow into the
+    value the read saw, the configuration fails. With many concurrent appends, this cuts
+    each wrong order of appends as soon as a pending read contradicts it, where the search
+    would otherwise carry it on until that read's return.
+    """
+    n = len(calls)
+    reach: list[Any] = [None] * n
+    unsettled = [0] * n
+    resets = sorted(
+        (c.position, 1 << i)
+        for i, c in enumerate(calls)
+        if not m.is_read_only(c.f, c.input, c.output) and not m.grows(c.f, c.input, c.output)
+    )
+    reset_positions = [position for position, _ in resets]
+    masks = [0]
+    for _, bit in resets:
+        masks.append(masks[-1] | bit)
+    for i, c in enumerate(calls):
+        if c.return_position is None:
+            continue
+        test = m.reach(c.f, c.input, c.output)
+        if test is not None:
+            reach[i] = test
+            unsettled[i] = masks[bisect.bisect_left(reset_positions, c.return_position)]
+    return reach, unsettled
 
 
 def _earlier_twins(calls: list[Call]) -> list[int]:
