@@ -19,7 +19,9 @@ call is linearised); a `fail` op, by `fail_means`:
 - "returned-false" (Porcupine's etcd logs): it ran and returned false (a failed cas saw a
   value other than `from`); a failure with value or error `timed-out` has an unknown result.
 
-Options: `model` (a name in `models.MODELS`, or a `Model`), `time_limit_s`, `fail_means`,
+Options: `model` (a name in `models.MODELS`, or a `Model`), `time_limit_s` (10 s) and
+`max_configurations` (5,000,000 memoised configurations, about 150 bytes each: the memory
+bound), either of which, reached, gives `unknown` with the reason in `error`, `fail_means`,
 `nil_read` ("no-value" or "unknown"), `initial` (the model's starting value). Models that
 partition (kv, per key) are checked one sub-history at a time (P-compositionality). Other
 keyword options are ignored, since `compose.check_all` passes the same options to every
@@ -42,6 +44,7 @@ from tobtest.histories.op import Op
 FAIL_MEANINGS = ("did-not-happen", "returned-false")
 TIMEOUT_MARKERS = frozenset({"timed-out", "timeout"})
 _DEFAULT: Any = object()
+MAX_CONFIGURATIONS = 5_000_000  # memo entries, about 150 bytes each: under 1 GB
 _SLICE_STEPS = 2048  # search steps between turns (and clock checks): about 5 ms
 
 
@@ -101,6 +104,7 @@ def check(
     fail_means: str = "did-not-happen",
     nil_read: str = "no-value",
     initial: Any = _DEFAULT,
+    max_configurations: int = MAX_CONFIGURATIONS,
     **_ignored: Any,
 ) -> dict[str, Any]:
     """Checks that `history` is linearizable with respect to `model`."""
@@ -128,7 +132,21 @@ def check(
     # decides, as in Porcupine; the others are left unfinished.
     live = [(key, calls, _search_steps(calls, m)) for key, calls in prepared]
     configurations = 0
+    held: dict[Any, int] = {}  # configurations memoised by each live search, as last told
     while live and result["valid"] is True:
+        if sum(held.values()) > max_configurations:
+            keys = [key for key, _, _ in live]
+            result["valid"] = "unknown"
+            result["error"] = (
+                f"gave up at {max_configurations:,} memoised configurations (the memory "
+                "bound, max_configurations)"
+                + (
+                    f" with {len(keys)} of {len(prepared)} keys undecided (such as {keys[0]!r})"
+                    if keys[0] is not None
+                    else ""
+                )
+            )
+            break
         if time.perf_counter() > deadline:
             keys = [key for key, _, _ in live]
             result["valid"] = "unknown"
@@ -141,7 +159,7 @@ def check(
         for entry in list(live):
             key, calls, steps = entry
             try:
-                next(steps)
+                held[id(steps)] = next(steps)
                 continue
             except StopIteration as done:
                 outcome: _Outcome = done.value
@@ -152,6 +170,7 @@ def check(
                     "error": f"history does not fit the model: {exc}",
                 }
             live.remove(entry)
+            held.pop(id(steps), None)
             configurations += outcome.configurations
             if outcome.valid is False:
                 result["valid"] = False
@@ -206,7 +225,7 @@ def _timed_out(op: Op) -> bool:
     )
 
 
-def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome]:
+def _search_steps(calls: list[Call], m: Model) -> Generator[int, None, _Outcome]:
     """Wing & Gong's search with Lowe's cache over the calls' entries (Porcupine's checkSingle).
 
     Node numbers: 0 is the head, call c is 2c+1 (odd), its return 2c+2 (even), 2n+1 the tail
@@ -258,7 +277,7 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome
         steps += 1
         if steps == _SLICE_STEPS:
             steps = 0
-            yield
+            yield len(cache)
         if node == 0:  # entered a configuration: a read-only call that fits goes first
             node = nxt[0]
             forced = -1

@@ -8,19 +8,19 @@ every few seconds, so logs stay readable.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from tobtest.config import TestConfig
-from tobtest.runner import Progress, Runner
+if TYPE_CHECKING:  # the runner (and asyncio) load only with a run: `tobtest check` prints here
+    from tobtest.config import TestConfig
+    from tobtest.runner import Progress
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 VERDICT_STYLE = {True: "bold green", False: "bold red"}
@@ -46,7 +46,10 @@ def progress_line(p: Progress) -> str:
 
 
 def run_with_console(config: TestConfig) -> int:
-    from tobtest.cli import EXIT_INTERRUPTED, exit_code_for
+    import asyncio
+
+    from tobtest.exits import EXIT_INTERRUPTED, exit_code_for
+    from tobtest.runner import Runner
 
     out = Console(stderr=False)
     err = Console(stderr=True)
@@ -138,9 +141,12 @@ def print_results(
 
 def run_suite_with_console(suite_path: Path, store: str, junit_path: Path | None) -> int:
     """Runs every case of a suite in turn, printing a row as each finishes."""
+    import asyncio
+
     from rich.table import Table
 
-    from tobtest.cli import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+    from tobtest.exits import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+    from tobtest.runner import Runner
     from tobtest.suite import CaseResult, case_name, junit_xml, load_suite, summarize
 
     suite = load_suite(suite_path, store)
