@@ -141,7 +141,7 @@ _VEC3 = rf"\[{_SEP}(?:(?:{_SCALAR}|{_VEC2}){_SEP})*+\]"
 _PAIR = rf":([^\s,\[\](){{}}\"#;\\]++)[ ,]++({_SCALAR}|{_VEC3})"
 _FLAT_MAP = re.compile(rf"[ ,]*+\{{{_SEP}(?:{_PAIR}{_SEP})*+\}}[ ,]*+")
 _PAIRS = re.compile(_PAIR)
-_FLAT_MAPS = re.compile(rf"{_FLAT_MAP.pattern}(?:\n{_FLAT_MAP.pattern})*+")
+_NOT_JSON_SAFE = re.compile(r"[#;\\()]|null|\}[ ,]*+\{")
 _KEY_FIND = re.compile(r"(?:\{|, ):([^\s,\[\](){}\"#;\\]++) ")
 _VALUE_KEYWORD = re.compile(r"(?<=[\[ :]):([^\s,\[\](){}\"#;\\]++)")
 _KEYWORD = re.compile(r"(?<![^\[ ]):([^ \[\]]+)")
@@ -209,19 +209,27 @@ def _flat_lines_as_json(text: str) -> list[tuple[Any, int]] | None:
         lines[first] = lines[first].lstrip(" ,")[1:]
         lines[last] = lines[last].rstrip(" ,")[:-1]
     body = "\n".join(lines[i] for i in numbers)
-    if not _FLAT_MAPS.fullmatch(body):
+    # What JSON would read otherwise than EDN, or not at all: tags, comments, characters,
+    # lists, the symbol null; and two maps on one line (each line must be one map).
+    if _NOT_JSON_SAFE.search(body):
         return None
     # Keys first: a keyword right after "{" or ", " (how Jepsen writes maps), one distinct
-    # key at a time; then the other keywords become strings and nil null. Substitutions
-    # with constant replacements and split-then-join stay in C (3.11 expands a template
-    # with groups in Python, once a match). A keyword taken for a key that is not one, or
-    # the reverse, leaves the JSON malformed.
-    keys = set(_KEY_FIND.findall(body))
-    if len(keys) > 64:
-        return None
-    for key in keys:
-        body = body.replace("{:" + key + " ", '{"' + key + '":')
-        body = body.replace(", :" + key + " ", ' "' + key + '":')
+    # key at a time (those of the first line, then any left); then the other keywords
+    # become strings and nil null. Substitutions with constant replacements and
+    # split-then-join stay in C (3.11 expands a template with groups in Python, once a
+    # match). A keyword taken for a key that is not one, or the reverse, a map across
+    # lines or anything else EDN reads otherwise leaves the JSON malformed or the count
+    # of maps off, and the caller reads the text line by line instead.
+    keys: set[str] = set()
+    for sample in (body[: body.find("\n")], body):
+        for key in set(_KEY_FIND.findall(sample)) - keys:
+            body = body.replace("{:" + key + " ", '{"' + key + '":')
+            body = body.replace(", :" + key + " ", ' "' + key + '":')
+            keys.add(key)
+        if len(keys) > 64:
+            return None
+        if "{:" not in body and ", :" not in body:
+            break
     body = '"'.join(_VALUE_KEYWORD.split(body))
     body = body.replace(" nil", " null").replace("[nil", "[null").replace(":nil", ":null")
     body = (
