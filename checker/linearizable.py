@@ -335,10 +335,10 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[int, None, _Outcome]
         depth = len(stack_calls)
         if depth > best_depth and node > 0:
             best_depth = depth
-            best = (_path(stack_calls), (node >> 1) - 1, state)
+            best = (stack_calls[:], (node >> 1) - 1, state)  # a plain copy: this runs often
         while True:
             if not stack_calls:
-                return _Outcome(False, best[0], best[1], best[2], len(cache))
+                return _Outcome(False, _path(best[0]), best[1], best[2], len(cache))
             c = stack_calls.pop()
             state = stack_states.pop()
             forced_call = c < 0
@@ -391,8 +391,12 @@ def _reach_tests(calls: list[Call], m: Model) -> tuple[list[Any], list[int]]:
     would otherwise carry it on until that read's return.
     """
     n = len(calls)
-    reach: list[Any] = [None] * n
+    reach: list[Any] = [
+        None if c.return_position is None else m.reach(c.f, c.input, c.output) for c in calls
+    ]
     unsettled = [0] * n
+    if all(test is None for test in reach):  # the model never prunes so (registers)
+        return reach, unsettled
     resets = sorted(
         (c.position, 1 << i)
         for i, c in enumerate(calls)
@@ -403,11 +407,7 @@ def _reach_tests(calls: list[Call], m: Model) -> tuple[list[Any], list[int]]:
     for _, bit in resets:
         masks.append(masks[-1] | bit)
     for i, c in enumerate(calls):
-        if c.return_position is None:
-            continue
-        test = m.reach(c.f, c.input, c.output)
-        if test is not None:
-            reach[i] = test
+        if reach[i] is not None and c.return_position is not None:
             unsettled[i] = masks[bisect.bisect_left(reset_positions, c.return_position)]
     return reach, unsettled
 
