@@ -381,14 +381,15 @@ def _path(stack_calls: list[int]) -> list[int]:
 
 def _reach_tests(calls: list[Call], m: Model) -> tuple[list[Any], list[int]]:
     """For each read with a return, the model's test that a state can still grow into what it
-    saw (None where the model has none), and the calls that could reset the state before it.
+    saw (None where the model has none), and the resets that could save a state that cannot.
 
     A reset is a call that neither leaves the state alone nor only grows it (a put, a cas).
-    Once every reset invoked before the read's return is linearised, the calls that may
-    still come before the read only grow the state; if the state cannot grow into the
-    value the read saw, the configuration fails. With many concurrent appends, this cuts
-    each wrong order of appends as soon as a pending read contradicts it, where the search
-    would otherwise carry it on until that read's return.
+    The state the read sees is the last reset's before it (or today's), grown by appends.
+    So once every reset invoked before the read's return whose state could grow into the
+    read's value is linearised, a state that cannot grow into it fails the configuration.
+    With many concurrent appends, this cuts each wrong order of appends as soon as a
+    pending read contradicts it, where the search would otherwise carry it on until that
+    read's return.
     """
     n = len(calls)
     reach: list[Any] = [
@@ -398,17 +399,20 @@ def _reach_tests(calls: list[Call], m: Model) -> tuple[list[Any], list[int]]:
     if all(test is None for test in reach):  # the model never prunes so (registers)
         return reach, unsettled
     resets = sorted(
-        (c.position, 1 << i)
+        (c.position, i, m.sets(c.f, c.input, c.output))
         for i, c in enumerate(calls)
         if not m.is_read_only(c.f, c.input, c.output) and not m.grows(c.f, c.input, c.output)
     )
-    reset_positions = [position for position, _ in resets]
-    masks = [0]
-    for _, bit in resets:
-        masks.append(masks[-1] | bit)
+    reset_positions = [position for position, _, _ in resets]
     for i, c in enumerate(calls):
-        if reach[i] is not None and c.return_position is not None:
-            unsettled[i] = masks[bisect.bisect_left(reset_positions, c.return_position)]
+        test = reach[i]
+        if test is None or c.return_position is None:
+            continue
+        # Only a reset whose state could still grow into the read's value (or one whose
+        # state the model cannot tell) can save a state that cannot.
+        for _, j, state in resets[: bisect.bisect_left(reset_positions, c.return_position)]:
+            if state is UNKNOWN or test(state):
+                unsettled[i] |= 1 << j
     return reach, unsettled
 
 

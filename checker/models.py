@@ -107,6 +107,11 @@ class Model:
         on it). It must never say False of a state that can grow into the value."""
         return None
 
+    def sets(self, f: str, input_value: Any, output_value: Any) -> Any:
+        """The state a call that neither reads nor grows leaves, whatever came before (a
+        put's value), or UNKNOWN when that depends on the state or the model cannot say."""
+        return UNKNOWN
+
     def is_noop(self, f: str, input_value: Any, output_value: Any) -> bool:
         """True when the call is legal in every state and changes none (a blind read)."""
         return f in self.read_fs and self.read_unknown(output_value)
@@ -262,6 +267,15 @@ class Kv(Model):
 
     def grows(self, f: str, input_value: Any, output_value: Any) -> bool:
         return f == "append" and isinstance(input_value, str) and output_value is not FAILED
+
+    def sets(self, f: str, input_value: Any, output_value: Any) -> Any:
+        if output_value is FAILED:
+            return UNKNOWN
+        if f in ("write", "put"):
+            return freeze(input_value)
+        if f == "cas" and isinstance(input_value, (list, tuple)) and len(input_value) == 2:
+            return freeze(input_value[1])  # if it happens at all, it leaves `to`
+        return UNKNOWN
 
     def reach(self, f: str, input_value: Any, output_value: Any) -> Callable[[Any], bool] | None:
         if f not in self.read_fs or self.read_unknown(output_value):

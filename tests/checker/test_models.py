@@ -207,3 +207,11 @@ def test_kv_reach_says_which_strings_appends_can_still_grow_into():
     assert m.grows("append", "x", "x") and not m.grows("put", "x", "x")
     assert not m.grows("append", ["x"], ["x"])  # tuples grow too, but reach only reads strings
     assert model_by_name("cas-register").reach("read", None, 1) is None
+
+
+def test_kv_sets_says_what_state_a_put_or_cas_leaves():
+    m = model_by_name("kv")
+    assert m.sets("put", "x", "x") == "x" and m.sets("write", ["a"], UNKNOWN) == ("a",)
+    assert m.sets("cas", ["a", "b"], ["a", "b"]) == "b"
+    assert m.sets("put", "x", FAILED) is UNKNOWN and m.sets("append", "x", "x") is UNKNOWN
+    assert model_by_name("register").sets("write", 1, 1) is UNKNOWN  # no pruning there
