@@ -7,7 +7,7 @@ history. Run through bench/checkers.py:
 
 DIR is a copy of ../shared/tools/porcupine-harness with `porcheck` built as its README says
 and `../corpus` beside it as in shared/ (its driver finds the corpora there). The harness
-runs both checkers per file, interleaved, three times, and reports medians; this script
+runs both checkers per file, interleaved, five times, and reports medians; this script
 runs it with GOMAXPROCS=1 and 2 and sums it up per suite over the files that take Porcupine
 1 ms or more: the median of tobtest/Porcupine check time, the worst file, the ratio of the
 sums, and whether every verdict matched. No corpus file has 17,700 lines (the largest has
@@ -38,7 +38,7 @@ EDN_LINES = 17_700
 EDN_TARGET_S = 0.1
 
 
-def compare(harness: Path, reps: int = 3) -> dict[str, Any]:
+def compare(harness: Path, reps: int = 5) -> dict[str, Any]:
     """The harness over both suites at GOMAXPROCS 1 and 2, summed up."""
     out: dict[str, Any] = {}
     for procs in (1, 2):
