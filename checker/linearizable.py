@@ -263,7 +263,7 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[int, None, _Outcome]
     read_only = [m.is_read_only(c.f, c.input, c.output) for c in calls]
     bits = [1 << i for i in range(n)]
     twin = _earlier_twins(calls)
-    reach, unsettled = _reach_tests(calls, m)
+    reach, unsettled = _reach_tests(calls, m, read_only)
     cache: set[tuple[int, Any]] = set()
     # The path: linearised calls (a read-only one forced as ~c) and the states before them.
     stack_calls: list[int] = []
@@ -379,7 +379,7 @@ def _path(stack_calls: list[int]) -> list[int]:
     return [c if c >= 0 else ~c for c in stack_calls]
 
 
-def _reach_tests(calls: list[Call], m: Model) -> tuple[list[Any], list[int]]:
+def _reach_tests(calls: list[Call], m: Model, read_only: list[bool]) -> tuple[list[Any], list[int]]:
     """For each read with a return, the model's test that a state can still grow into what it
     saw (None where the model has none), and the resets that could save a state that cannot.
 
@@ -401,7 +401,7 @@ def _reach_tests(calls: list[Call], m: Model) -> tuple[list[Any], list[int]]:
     resets = sorted(
         (c.position, i, m.sets(c.f, c.input, c.output))
         for i, c in enumerate(calls)
-        if not m.is_read_only(c.f, c.input, c.output) and not m.grows(c.f, c.input, c.output)
+        if not read_only[i] and not m.grows(c.f, c.input, c.output)
     )
     reset_positions = [position for position, _, _ in resets]
     for i, c in enumerate(calls):

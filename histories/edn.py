@@ -452,6 +452,8 @@ def _read_atom(text: str, keyword: Callable[[str], Any], line: int) -> Any:
 
 def freeze(value: Any) -> Any:
     """A hashable equal-content version of a read value (lists -> tuples, dicts -> items)."""
+    if type(value) is str or type(value) is int:  # most values: no isinstance walk
+        return value
     if isinstance(value, list):
         return tuple(freeze(v) for v in value)
     if isinstance(value, dict):
