@@ -4,6 +4,8 @@ registers), list-append and total order at growing sizes, against the project's 
     .venv/bin/python bench/checkers.py            # the full set: about 80 s on 2 idle cores
     .venv/bin/python bench/checkers.py --quick    # small sizes, a smoke run: a few seconds
     .venv/bin/python bench/checkers.py --profile list-append:1000000   # cProfile one case
+    .venv/bin/python bench/checkers.py --edn                # a 17,700-line history.edn read
+    .venv/bin/python bench/checkers.py --porcupine DIR      # beside Porcupine: checkers_compare
     .venv/bin/py-spy record -f raw -o la.raw -- .venv/bin/python bench/checkers.py \
         --worker '{"kind": "list-append", "ops": 1000000}'    # one case as a subprocess runs it
 
@@ -446,7 +448,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the JSON")
     parser.add_argument("--profile", metavar="CASE", help="cProfile one case (see doc)")
     parser.add_argument("--worker", metavar="JSON", help="run one case here; JSON in and out")
+    parser.add_argument("--porcupine", metavar="DIR", type=Path,
+                        help="beside Porcupine, with the built harness in DIR "
+                        "(bench/checkers_compare.py)")  # fmt: skip
+    parser.add_argument("--edn", action="store_true", help="the 17,700-line EDN timing alone")
     args = parser.parse_args(argv)
+    if args.porcupine or args.edn:
+        import checkers_compare
+
+        result = {"edn": checkers_compare.edn_timing()}
+        if args.porcupine:
+            result.update(checkers_compare.compare(args.porcupine.resolve()))
+        print(checkers_compare.render(result))
+        stamp = datetime.datetime.now().isoformat(timespec="seconds")
+        print(f"{stamp}, commit {_commit()}, load {[round(x, 2) for x in os.getloadavg()]}")
+        return 0
     if args.worker:
         case = json.loads(args.worker)
         row = run_corpus(case["repeats"]) if case["kind"] == "corpus" else run_case(case)

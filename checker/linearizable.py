@@ -19,7 +19,9 @@ call is linearised); a `fail` op, by `fail_means`:
 - "returned-false" (Porcupine's etcd logs): it ran and returned false (a failed cas saw a
   value other than `from`); a failure with value or error `timed-out` has an unknown result.
 
-Options: `model` (a name in `models.MODELS`, or a `Model`), `time_limit_s`, `fail_means`,
+Options: `model` (a name in `models.MODELS`, or a `Model`), `time_limit_s` (10 s) and
+`max_configurations` (5,000,000 memoised configurations, about 150 bytes each: the memory
+bound), either of which, reached, gives `unknown` with the reason in `error`, `fail_means`,
 `nil_read` ("no-value" or "unknown"), `initial` (the model's starting value). Models that
 partition (kv, per key) are checked one sub-history at a time (P-compositionality). Other
 keyword options are ignored, since `compose.check_all` passes the same options to every
@@ -29,20 +31,20 @@ indices in order), the op that cannot be linearised (`failed_op`) and the anomal
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from tobtest.checker.models import FAILED, UNKNOWN, Model, model_by_name
+from tobtest.checker.models import BAD, FAILED, UNKNOWN, Model, model_by_name
 from tobtest.histories.edn import freeze
 from tobtest.histories.op import Op
 
 FAIL_MEANINGS = ("did-not-happen", "returned-false")
 TIMEOUT_MARKERS = frozenset({"timed-out", "timeout"})
 _DEFAULT: Any = object()
-_MISS: Any = object()  # not in a call's transition cache yet
-_BAD: Any = object()  # the model refuses the call in that state
+MAX_CONFIGURATIONS = 5_000_000  # memo entries, about 150 bytes each: under 1 GB
 _SLICE_STEPS = 2048  # search steps between turns (and clock checks): about 5 ms
 
 
@@ -102,6 +104,7 @@ def check(
     fail_means: str = "did-not-happen",
     nil_read: str = "no-value",
     initial: Any = _DEFAULT,
+    max_configurations: int = MAX_CONFIGURATIONS,
     **_ignored: Any,
 ) -> dict[str, Any]:
     """Checks that `history` is linearizable with respect to `model`."""
@@ -129,7 +132,21 @@ def check(
     # decides, as in Porcupine; the others are left unfinished.
     live = [(key, calls, _search_steps(calls, m)) for key, calls in prepared]
     configurations = 0
+    held: dict[Any, int] = {}  # configurations memoised by each live search, as last told
     while live and result["valid"] is True:
+        if sum(held.values()) > max_configurations:
+            keys = [key for key, _, _ in live]
+            result["valid"] = "unknown"
+            result["error"] = (
+                f"gave up at {max_configurations:,} memoised configurations (the memory "
+                "bound, max_configurations)"
+                + (
+                    f" with {len(keys)} of {len(prepared)} keys undecided (such as {keys[0]!r})"
+                    if keys[0] is not None
+                    else ""
+                )
+            )
+            break
         if time.perf_counter() > deadline:
             keys = [key for key, _, _ in live]
             result["valid"] = "unknown"
@@ -142,7 +159,7 @@ def check(
         for entry in list(live):
             key, calls, steps = entry
             try:
-                next(steps)
+                held[id(steps)] = next(steps)
                 continue
             except StopIteration as done:
                 outcome: _Outcome = done.value
@@ -153,6 +170,7 @@ def check(
                     "error": f"history does not fit the model: {exc}",
                 }
             live.remove(entry)
+            held.pop(id(steps), None)
             configurations += outcome.configurations
             if outcome.valid is False:
                 result["valid"] = False
@@ -207,7 +225,7 @@ def _timed_out(op: Op) -> bool:
     )
 
 
-def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome]:
+def _search_steps(calls: list[Call], m: Model) -> Generator[int, None, _Outcome]:
     """Wing & Gong's search with Lowe's cache over the calls' entries (Porcupine's checkSingle).
 
     Node numbers: 0 is the head, call c is 2c+1 (odd), its return 2c+2 (even), 2n+1 the tail
@@ -240,14 +258,12 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome
     if remaining == 0:
         return _Outcome(True, [], None, state, 0)
 
-    step = m.step
-    fs = [c.f for c in calls]
-    inputs = [c.input for c in calls]
-    outputs = [c.output for c in calls]
+    # Each call's transition, compiled once: the next state, or BAD where the model refuses.
+    apply = [m.compile(c.f, c.input, c.output) for c in calls]
     read_only = [m.is_read_only(c.f, c.input, c.output) for c in calls]
     bits = [1 << i for i in range(n)]
     twin = _earlier_twins(calls)
-    transitions: list[dict[Any, Any]] = [{} for _ in range(n)]
+    reach, unsettled = _reach_tests(calls, m, read_only)
     cache: set[tuple[int, Any]] = set()
     # The path: linearised calls (a read-only one forced as ~c) and the states before them.
     stack_calls: list[int] = []
@@ -261,7 +277,7 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome
         steps += 1
         if steps == _SLICE_STEPS:
             steps = 0
-            yield
+            yield len(cache)
         if node == 0:  # entered a configuration: a read-only call that fits goes first
             node = nxt[0]
             forced = -1
@@ -269,16 +285,17 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome
             while scan & 1:
                 c = scan >> 1
                 if read_only[c] and (twin[c] < 0 or linearized >> twin[c] & 1):
-                    seen = transitions[c]
-                    ok_state = seen.get(state, _MISS)
-                    if ok_state is _MISS:
-                        ok, ok_state = step(state, fs[c], inputs[c], outputs[c])
-                        seen[state] = ok_state = ok_state if ok else _BAD
-                    if ok_state is not _BAD:
+                    if apply[c](state) is not BAD:
                         forced = c
                         break
+                    test = reach[c]
+                    if test is not None and not unsettled[c] & ~linearized and not test(state):
+                        forced = -2  # this read can never be satisfied from here
+                        break
                 scan = nxt[scan]
-            if forced >= 0:
+            if forced == -2:
+                node = -1  # a dead configuration: backtrack
+            elif forced >= 0:
                 key = (linearized | bits[forced], state)
                 if key in cache:  # explored before, and failed: so does this one
                     node = -1  # backtrack without trying the other calls
@@ -298,12 +315,8 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome
             if twin[c] >= 0 and not linearized >> twin[c] & 1:
                 node = nxt[node]  # its earlier twin is still pending: that one goes first
                 continue
-            seen = transitions[c]
-            new_state = seen.get(state, _MISS)
-            if new_state is _MISS:
-                ok, new_state = step(state, fs[c], inputs[c], outputs[c])
-                seen[state] = new_state = new_state if ok else _BAD
-            if new_state is not _BAD:
+            new_state = apply[c](state)
+            if new_state is not BAD:
                 key = (linearized | bits[c], new_state)
                 if key not in cache:
                     cache.add(key)
@@ -322,10 +335,10 @@ def _search_steps(calls: list[Call], m: Model) -> Generator[None, None, _Outcome
         depth = len(stack_calls)
         if depth > best_depth and node > 0:
             best_depth = depth
-            best = (_path(stack_calls), (node >> 1) - 1, state)
+            best = (stack_calls[:], (node >> 1) - 1, state)  # a plain copy: this runs often
         while True:
             if not stack_calls:
-                return _Outcome(False, best[0], best[1], best[2], len(cache))
+                return _Outcome(False, _path(best[0]), best[1], best[2], len(cache))
             c = stack_calls.pop()
             state = stack_states.pop()
             forced_call = c < 0
@@ -364,6 +377,43 @@ def _unlift(nxt: list[int], prv: list[int], call_node: int, with_return: bool) -
 
 def _path(stack_calls: list[int]) -> list[int]:
     return [c if c >= 0 else ~c for c in stack_calls]
+
+
+def _reach_tests(calls: list[Call], m: Model, read_only: list[bool]) -> tuple[list[Any], list[int]]:
+    """For each read with a return, the model's test that a state can still grow into what it
+    saw (None where the model has none), and the resets that could save a state that cannot.
+
+    A reset is a call that neither leaves the state alone nor only grows it (a put, a cas).
+    The state the read sees is the last reset's before it (or today's), grown by appends.
+    So once every reset invoked before the read's return whose state could grow into the
+    read's value is linearised, a state that cannot grow into it fails the configuration.
+    With many concurrent appends, this cuts each wrong order of appends as soon as a
+    pending read contradicts it, where the search would otherwise carry it on until that
+    read's return.
+    """
+    n = len(calls)
+    reach: list[Any] = [
+        None if c.return_position is None else m.reach(c.f, c.input, c.output) for c in calls
+    ]
+    unsettled = [0] * n
+    if all(test is None for test in reach):  # the model never prunes so (registers)
+        return reach, unsettled
+    resets = sorted(
+        (c.position, i, m.sets(c.f, c.input, c.output))
+        for i, c in enumerate(calls)
+        if not read_only[i] and not m.grows(c.f, c.input, c.output)
+    )
+    reset_positions = [position for position, _, _ in resets]
+    for i, c in enumerate(calls):
+        test = reach[i]
+        if test is None or c.return_position is None:
+            continue
+        # Only a reset whose state could still grow into the read's value (or one whose
+        # state the model cannot tell) can save a state that cannot.
+        for _, j, state in resets[: bisect.bisect_left(reset_positions, c.return_position)]:
+            if state is UNKNOWN or test(state):
+                unsettled[i] |= 1 << j
+    return reach, unsettled
 
 
 def _earlier_twins(calls: list[Call]) -> list[int]:

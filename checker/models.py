@@ -21,7 +21,10 @@ whose value is unknown); the checker drops such calls. `is_read_only(f, input, o
 true when a call never changes the state, whatever it is (a read, a failed cas): the checker
 linearises such a call as soon as the model accepts it, without trying other orders.
 `partition(history)` splits a history into independent sub-histories (P-compositionality),
-or returns None.
+or returns None. `compile(f, input, output)` gives the call's transition as one function of
+the state, returning the next state or `BAD` (what the checker's inner loop calls): by
+default `step` behind a cache per state; the register and kv models build a direct one, so
+the search pays no dispatch on `f` and no `freeze` per step.
 
 Models (`MODELS`): `register`, `cas-register`, `kv` (per-key, partitioned by the op's `key`
 field or a Jepsen-independent `[key value]` tuple), `mutex`, `append-log` (a total-order
@@ -33,7 +36,7 @@ as in Knossos).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
@@ -51,6 +54,9 @@ class _Marker:
 
 UNKNOWN: Any = _Marker("UNKNOWN")
 FAILED: Any = _Marker("FAILED")
+BAD: Any = _Marker("BAD")  # a compiled transition's answer when the model refuses the call
+_MISS: Any = _Marker("MISS")
+Transition = Callable[[Any], Any]
 NIL_READS = ("no-value", "unknown")
 
 
@@ -72,6 +78,39 @@ class Model:
 
     def step(self, state: Any, f: str, input_value: Any, output_value: Any) -> tuple[bool, Any]:
         raise NotImplementedError
+
+    def compile(self, f: str, input_value: Any, output_value: Any) -> Transition:
+        """The call as a function of the state: the next state, or BAD if refused.
+
+        This default asks `step` once per state and remembers the answer; subclasses with
+        cheap steps return a closure that does the work directly."""
+        step = self.step
+        seen: dict[Any, Any] = {}
+
+        def apply(state: Any) -> Any:
+            new_state = seen.get(state, _MISS)
+            if new_state is _MISS:
+                ok, new_state = step(state, f, input_value, output_value)
+                seen[state] = new_state = new_state if ok else BAD
+            return new_state
+
+        return apply
+
+    def grows(self, f: str, input_value: Any, output_value: Any) -> bool:
+        """True when the call only ever extends the state (an append), so that `reach`
+        stays true along it."""
+        return False
+
+    def reach(self, f: str, input_value: Any, output_value: Any) -> Callable[[Any], bool] | None:
+        """For a read: a test that a state can still become what the read saw through
+        growing calls alone; None when the model cannot tell (the checker then never prunes
+        on it). It must never say False of a state that can grow into the value."""
+        return None
+
+    def sets(self, f: str, input_value: Any, output_value: Any) -> Any:
+        """The state a call that neither reads nor grows leaves, whatever came before (a
+        put's value), or UNKNOWN when that depends on the state or the model cannot say."""
+        return UNKNOWN
 
     def is_noop(self, f: str, input_value: Any, output_value: Any) -> bool:
         """True when the call is legal in every state and changes none (a blind read)."""
@@ -117,6 +156,16 @@ class Register(Model):
         return super().is_noop(f, input_value, output_value) or (
             f == "write" and output_value is FAILED
         )
+
+    def compile(self, f: str, input_value: Any, output_value: Any) -> Transition:
+        # The same answers as `step`, with the call's values frozen once, not per state.
+        if f in self.read_fs:
+            return _compile_read(self.read_unknown(output_value), output_value)
+        if f == "write":
+            return _same if output_value is FAILED else _constant(freeze(input_value))
+        if f == "cas" and f in self.fs:
+            return _compile_cas(input_value, output_value)
+        return super().compile(f, input_value, output_value)
 
     def describe(self, state: Any) -> str:
         return f"the register holds {state!r}"
@@ -185,6 +234,61 @@ class Kv(Model):
         return super().is_noop(f, input_value, output_value) or (
             output_value is FAILED and f != "cas" and f not in self.read_fs
         )
+
+    def compile(self, f: str, input_value: Any, output_value: Any) -> Transition:
+        # The same answers as `step`; an append remembers the states it built, so a state
+        # reached again is the same object, its hash already computed.
+        if f in self.read_fs:
+            return _compile_read(self.read_unknown(output_value), output_value)
+        if output_value is FAILED and f != "cas":
+            return _same
+        if f in ("write", "put"):
+            return _constant(freeze(input_value))
+        if f == "cas":
+            return _compile_cas(input_value, output_value)
+        if f != "append":
+            return super().compile(f, input_value, output_value)
+        item = freeze(input_value)
+        built: dict[Any, Any] = {}
+
+        def append(state: Any) -> Any:
+            new_state = built.get(state, _MISS)
+            if new_state is _MISS:
+                if state is None:
+                    new_state = item
+                elif isinstance(state, tuple):
+                    new_state = (*state, item)
+                else:
+                    new_state = state + input_value
+                built[state] = new_state
+            return new_state
+
+        return append
+
+    def grows(self, f: str, input_value: Any, output_value: Any) -> bool:
+        return f == "append" and isinstance(input_value, str) and output_value is not FAILED
+
+    def sets(self, f: str, input_value: Any, output_value: Any) -> Any:
+        if output_value is FAILED:
+            return UNKNOWN
+        if f in ("write", "put"):
+            return freeze(input_value)
+        if f == "cas" and isinstance(input_value, (list, tuple)) and len(input_value) == 2:
+            return freeze(input_value[1])  # if it happens at all, it leaves `to`
+        return UNKNOWN
+
+    def reach(self, f: str, input_value: Any, output_value: Any) -> Callable[[Any], bool] | None:
+        if f not in self.read_fs or self.read_unknown(output_value):
+            return None
+        seen = output_value
+        if not isinstance(seen, str):
+            return None
+
+        def can_grow_into(state: Any) -> bool:
+            # Appends of strings only extend a string; any other state: no opinion.
+            return not isinstance(state, str) or seen.startswith(state)
+
+        return can_grow_into
 
     def is_read_only(self, f: str, input_value: Any, output_value: Any) -> bool:
         return super().is_read_only(f, input_value, output_value) or _still_cas(
@@ -344,6 +448,44 @@ def _still_cas(f: str, input_value: Any, output_value: Any) -> bool:
     except ValueError:
         return False
     return bool(freeze(expected) == freeze(new))
+
+
+def _same(state: Any) -> Any:
+    return state
+
+
+def _compile_read(unknown: bool, output_value: Any) -> Transition:
+    if unknown:
+        return _same
+    seen = freeze(output_value)
+
+    def read(state: Any) -> Any:
+        return state if state == seen else BAD
+
+    return read
+
+
+def _constant(value: Any) -> Transition:
+    def write(state: Any) -> Any:
+        return value
+
+    return write
+
+
+def _compile_cas(input_value: Any, output_value: Any) -> Transition:
+    expected, new = _pair(input_value)
+    expected, new = freeze(expected), freeze(new)
+    if output_value is FAILED:  # it ran and saw another value
+
+        def failed_cas(state: Any) -> Any:
+            return BAD if expected == state else state
+
+        return failed_cas
+
+    def cas(state: Any) -> Any:
+        return new if expected == state else BAD
+
+    return cas
 
 
 def _pair(value: Any) -> tuple[Any, Any]:

@@ -20,6 +20,7 @@ Jepsen histories need only this subset.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -90,6 +91,10 @@ def iter_elements(
     Both shapes of a Jepsen `history.edn` (one vector of ops, or one op a line) read as a
     stream of ops, each with its own line number.
     """
+    fast = _flat_lines(text, keyword)
+    if fast is not None:
+        yield from fast
+        return
     reader = _Reader(text, keyword, tags or {})
     token = reader.next_token()
     while token is not None and token[0] == "discard":
@@ -118,6 +123,170 @@ def iter_elements(
     rest, line = reader.top()
     if rest is not _END:
         raise EdnError("more forms after the top-level collection", line)
+
+
+# The fast path: a history of one op map a line, each map of keyword keys and values that
+# are strings without escapes, atoms, or vectors of those nested up to three deep (what
+# Jepsen writes). Each line is matched whole by one regex and split into its pairs by
+# another, both in C; the atoms, which repeat (`:invoke`, `nil`, small numbers), are
+# converted once each. A line of any other shape sends the whole text to the full reader.
+# Every quantifier is possessive, so that a line that does not match fails in linear time.
+_STR = r'"[^"\\\n]*+"'
+_ATOM = r"[^\s,\[\](){}\"#;\\]++"
+_SCALAR = rf"(?:{_STR}|{_ATOM})"
+_SEP = r"[ ,]*+"
+_VEC1 = rf"\[{_SEP}(?:{_SCALAR}{_SEP})*+\]"
+_VEC2 = rf"\[{_SEP}(?:(?:{_SCALAR}|{_VEC1}){_SEP})*+\]"
+_VEC3 = rf"\[{_SEP}(?:(?:{_SCALAR}|{_VEC2}){_SEP})*+\]"
+_PAIR = rf":([^\s,\[\](){{}}\"#;\\]++)[ ,]++({_SCALAR}|{_VEC3})"
+_FLAT_MAP = re.compile(rf"[ ,]*+\{{{_SEP}(?:{_PAIR}{_SEP})*+\}}[ ,]*+")
+_PAIRS = re.compile(_PAIR)
+_NOT_JSON_SAFE = re.compile(r"[#;\\()]|null|\}[ ,]*+\{")
+_KEY_FIND = re.compile(r"(?:\{|, ):([^\s,\[\](){}\"#;\\]++) ")
+_VALUE_KEYWORD = re.compile(r"(?<=[\[ :]):([^\s,\[\](){}\"#;\\]++)")
+_KEYWORD = re.compile(r"(?<![^\[ ]):([^ \[\]]+)")
+_NIL = re.compile(r"(?<![^\[ ])nil(?![^\] ])")
+_VEC_TOKENS = re.compile(rf"[\[\]]|{_STR}|{_ATOM}")
+
+
+def _flat_lines(text: str, keyword: Callable[[str], Any]) -> list[tuple[Any, int]] | None:
+    """The elements of a history of one flat op map a line (see above), or None."""
+    if keyword is str and '"' not in text:
+        as_json = _flat_lines_as_json(text)
+        if as_json is not None:
+            return as_json
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None
+    last = max(i for i, line in enumerate(lines) if line.strip())
+    if lines[first].lstrip().startswith("["):  # one vector of maps, as Knossos writes
+        if not lines[last].rstrip().endswith("]"):
+            return None
+        lines[first] = lines[first].lstrip()[1:]
+        lines[last] = lines[last].rstrip()[:-1]
+    atoms: dict[str, Any] = {}
+    keys: dict[str, Any] = {}
+    out: list[tuple[Any, int]] = []
+    try:
+        for number in range(first, last + 1):
+            line = lines[number]
+            if not _FLAT_MAP.fullmatch(line):
+                if line.strip(" ,\t\r"):
+                    return None
+                continue
+            op: dict[Any, Any] = {}
+            for key_text, value_text in _PAIRS.findall(line):
+                key = keys.get(key_text)
+                if key is None:
+                    key = keys[key_text] = keyword(key_text)
+                if value_text[0] == "[":
+                    op[key] = _flat_vector(value_text, atoms, keyword)
+                else:
+                    value = atoms.get(value_text, _END)
+                    if value is _END:
+                        value = atoms[value_text] = _scalar(value_text, keyword)
+                    op[key] = value
+            out.append((op, number + 1))
+    except EdnError:
+        return None  # the full reader says what is wrong, and where
+    return out
+
+
+def _flat_lines_as_json(text: str) -> list[tuple[Any, int]] | None:
+    """The same for a text without strings: rewritten as JSON by C-level substitutions
+    and read by json's C parser in one call. Every step is checked: the lines must be flat
+    maps (one regex), and anything JSON reads otherwise than EDN (a symbol, 42N, +1) makes
+    the JSON malformed, which sends the text back to the line-by-line path."""
+    lines = text.split("\n")
+    numbers = [i for i, line in enumerate(lines) if line.strip(" ,")]
+    if not numbers:
+        return None
+    first, last = numbers[0], numbers[-1]
+    if lines[first].lstrip(" ,").startswith("["):
+        if not lines[last].rstrip(" ,").endswith("]"):
+            return None
+        lines[first] = lines[first].lstrip(" ,")[1:]
+        lines[last] = lines[last].rstrip(" ,")[:-1]
+    body = "\n".join(lines[i] for i in numbers)
+    # What JSON would read otherwise than EDN, or not at all: tags, comments, characters,
+    # lists, the symbol null; and two maps on one line (each line must be one map).
+    if _NOT_JSON_SAFE.search(body):
+        return None
+    # Keys first: a keyword right after "{" or ", " (how Jepsen writes maps), one distinct
+    # key at a time (those of the first line, then any left); then the other keywords
+    # become strings and nil null. Substitutions with constant replacements and
+    # split-then-join stay in C (3.11 expands a template with groups in Python, once a
+    # match). A keyword taken for a key that is not one, or the reverse, a map across
+    # lines or anything else EDN reads otherwise leaves the JSON malformed or the count
+    # of maps off, and the caller reads the text line by line instead.
+    keys: set[str] = set()
+    for sample in (body[: body.find("\n")], body):
+        for key in set(_KEY_FIND.findall(sample)) - keys:
+            body = body.replace("{:" + key + " ", '{"' + key + '":')
+            body = body.replace(", :" + key + " ", ' "' + key + '":')
+            keys.add(key)
+        if len(keys) > 64:
+            return None
+        if "{:" not in body and ", :" not in body:
+            break
+    body = '"'.join(_VALUE_KEYWORD.split(body))
+    body = body.replace(" nil", " null").replace("[nil", "[null").replace(":nil", ":null")
+    body = (
+        " ".join(body.replace(",", " ").split())
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+        .replace("{ ", "{")
+        .replace(" }", "}")
+        .replace(" ", ",")
+    )
+    try:
+        ops = json.loads("[" + body + "]")
+    except ValueError:
+        return None
+    if len(ops) != len(numbers) or not all(isinstance(op, dict) for op in ops):
+        return None
+    return [(op, number + 1) for op, number in zip(ops, numbers, strict=True)]
+
+
+def _flat_vector(text: str, atoms: dict[str, Any], keyword: Callable[[str], Any]) -> list[Any]:
+    if keyword is str and '"' not in text:
+        # Without strings, a vector is JSON once its keywords are quoted, nil is null and
+        # items are comma-separated; json's C parser then reads it. A vector holding
+        # anything JSON reads otherwise (a symbol, 42N, +1, 007) fails and is read below.
+        spaced = " ".join(text.replace(",", " ").split())
+        as_json = _NIL.sub(
+            "null", _KEYWORD.sub(r'"\1"', spaced.replace("[ ", "[").replace(" ]", "]"))
+        )
+        try:
+            value = json.loads(as_json.replace(" ", ","))
+        except ValueError:
+            pass
+        else:
+            if isinstance(value, list):
+                return value
+    stack: list[list[Any]] = []
+    current: list[Any] = []
+    for token in _VEC_TOKENS.findall(text):
+        if token == "[":
+            stack.append(current)
+            current = []
+        elif token == "]":
+            done = current
+            current = stack.pop()
+            current.append(done)
+        else:
+            value = atoms.get(token, _END)
+            if value is _END:
+                value = atoms[token] = _scalar(token, keyword)
+            current.append(value)
+    return current[0]
+
+
+def _scalar(text: str, keyword: Callable[[str], Any]) -> Any:
+    if text[0] == '"':
+        return text[1:-1]  # the fast path takes only strings without escapes
+    return _read_atom(text, keyword, 0)
 
 
 def _iter_values_from(reader: _Reader) -> Iterator[tuple[Any, int]]:
@@ -209,23 +378,7 @@ class _Reader:
         raise EdnError(f"unexpected token {text!r}", self.line())
 
     def atom(self, text: str) -> Any:
-        if text == "nil":
-            return None
-        if text == "true":
-            return True
-        if text == "false":
-            return False
-        if text.startswith(":"):
-            if len(text) == 1:
-                raise EdnError("empty keyword ':'", self.line(self.token_start))
-            return self.keyword(text[1:])
-        if text[0].isdigit() or (len(text) > 1 and text[0] in "+-" and text[1].isdigit()):
-            if _INT.fullmatch(text):
-                return int(text.rstrip("N"))
-            if _FLOAT.fullmatch(text):
-                return float(text.rstrip("M"))
-            raise EdnError(f"malformed number {text!r}", self.line(self.token_start))
-        return text  # a symbol
+        return _read_atom(text, self.keyword, self.line(self.token_start))
 
     def string(self, text: str) -> str:
         body = text[1:-1]
@@ -276,8 +429,31 @@ class _Reader:
         return items
 
 
+def _read_atom(text: str, keyword: Callable[[str], Any], line: int) -> Any:
+    """An atom's value: nil, a boolean, a keyword, a number, or a symbol (a string)."""
+    if text == "nil":
+        return None
+    if text == "true":
+        return True
+    if text == "false":
+        return False
+    if text.startswith(":"):
+        if len(text) == 1:
+            raise EdnError("empty keyword ':'", line)
+        return keyword(text[1:])
+    if text[0].isdigit() or (len(text) > 1 and text[0] in "+-" and text[1].isdigit()):
+        if _INT.fullmatch(text):
+            return int(text.rstrip("N"))
+        if _FLOAT.fullmatch(text):
+            return float(text.rstrip("M"))
+        raise EdnError(f"malformed number {text!r}", line)
+    return text  # a symbol
+
+
 def freeze(value: Any) -> Any:
     """A hashable equal-content version of a read value (lists -> tuples, dicts -> items)."""
+    if type(value) is str or type(value) is int:  # most values: no isinstance walk
+        return value
     if isinstance(value, list):
         return tuple(freeze(v) for v in value)
     if isinstance(value, dict):

@@ -131,9 +131,10 @@ def _edn_op(form: Any, line: int, position: int, source: str) -> Op:
 
 def op_from_jepsen(m: dict[Any, Any], position: int) -> Op:
     """Builds an Op from a Jepsen op map (keywords already read as strings)."""
-    for name in ("type", "process", "f"):
-        if name not in m:
-            raise ValueError(f"missing :{name}")
+    if "type" not in m:
+        raise ValueError("missing :type")
+    if "f" not in m or "process" not in m:
+        m = _elle_defaults(m)
     if m["type"] not in OP_TYPES:
         raise ValueError(f"unknown :type {m['type']!r}")
     process = m["process"]
@@ -162,6 +163,19 @@ def op_from_jepsen(m: dict[Any, Any], position: int) -> Op:
         error=error,
         extra=extra,
     )
+
+
+def _elle_defaults(m: dict[Any, Any]) -> dict[Any, Any]:
+    """Elle's own example histories leave out `:f` (every op is a txn) and sometimes
+    `:process`; Elle then reads every op as one process's (nil). So do we: a missing `:f`
+    with a list of micro-ops is `txn`, a missing `:process` is the process "nil"."""
+    m = dict(m)
+    if "f" not in m:
+        if not isinstance(m.get("value"), list):
+            raise ValueError("missing :f (and the value is no list of micro-ops)")
+        m["f"] = "txn"
+    m.setdefault("process", "nil")
+    return m
 
 
 def _parse_jepsen_log(text: str, source: str) -> list[Op]:

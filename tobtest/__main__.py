@@ -1,5 +1,5 @@
 """`python -m tobtest ...` is the same as the `tobtest` command."""
 
-from tobtest.cli import main
+from tobtest.entry import main
 
 main()

@@ -20,27 +20,21 @@ from typing import Any
 
 import click
 
-from tobtest.checker import CHECKERS
+from tobtest.cli_check import check
 from tobtest.cli_sim import sim
+from tobtest.exits import (  # noqa: F401 - exit codes and BadArguments, for those that import them from here
+    EXIT_BAD_ARGS,
+    EXIT_CRASH,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_UNKNOWN,
+    EXIT_VALID,
+    BadArguments,
+    exit_code_for,
+)
 from tobtest.node_kind import NodeKindError, check_config
 from tobtest.options import config_from_params, run_options
 from tobtest.ports import PortInUse
-from tobtest.workloads import workload_class
-
-EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_BAD_ARGS, EXIT_CRASH = 130, 254, 255
-
-
-def exit_code_for(valid: Any) -> int:
-    if valid is True:
-        return EXIT_VALID
-    if valid is False:
-        return EXIT_INVALID
-    return EXIT_UNKNOWN
-
-
-class BadArguments(click.UsageError):
-    """Raised for arguments click accepts but tobtest cannot use; exits 254."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,108 +122,6 @@ def _remote_setup(config: Any, hosts_file: str | None) -> Any:
         raise BadArguments(str(exc)) from None
 
 
-@cli.command()
-@click.argument("path", required=False)
-@click.option("--store", type=click.Path(file_okay=False), default="store", show_default=True)
-@click.option(
-    "--checker",
-    "checkers",
-    multiple=True,
-    type=click.Choice(sorted(CHECKERS)),
-    help="Run only these checkers [default: the run's workload's; for a file: total-order, "
-    "or linearizable with --model].",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "jsonl", "edn", "jepsen-log"]),
-    default="auto",
-    show_default=True,
-    help="History format: tobtest JSONL, Jepsen history.edn, or Jepsen log lines.",
-)
-@click.option("--model", default=None, help="Linearizability model (register, cas-register, "
-              "kv, mutex, append-log, multi-register).")  # fmt: skip
-@click.option("--fail-means", type=click.Choice(["did-not-happen", "returned-false"]),
-              default=None, help="How a :fail op reads (Knossos: did-not-happen; Porcupine's "
-              "etcd logs: returned-false).")  # fmt: skip
-@click.option("--nil-read", type=click.Choice(["no-value", "unknown"]), default=None,
-              help="How a read of nil reads (Porcupine: no-value; Knossos: unknown).")  # fmt: skip
-@click.option("--initial", default=None, help="Initial model value, as JSON (e.g. 0, null).")
-@click.option("--elle-jar", type=click.Path(dir_okay=False), default=None,
-              help="elle-cli jar for --checker elle [default: $TOBTEST_ELLE_JAR].")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def check(
-    path: str | None,
-    store: str,
-    checkers: tuple[str, ...],
-    fmt: str,
-    model: str | None,
-    fail_means: str | None,
-    nil_read: str | None,
-    initial: str | None,
-    elle_jar: str | None,
-    as_json: bool,
-) -> None:
-    """Check a stored run (a run folder) or a history file; default: the latest run."""
-    from tobtest.checker.compose import check_all
-    from tobtest.histories.formats import read_history
-    from tobtest.histories.store import find_run, load_config
-
-    target = Path(path) if path else None
-    run_dir: Path | None = None
-    if target is not None and target.is_file():
-        history_path = target
-    else:
-        try:
-            run_dir = find_run(Path(store), path)
-        except FileNotFoundError as exc:
-            raise BadArguments(str(exc)) from None
-        history_path = run_dir / "history.jsonl"
-    try:
-        history = read_history(history_path, fmt)
-    except (ValueError, OSError) as exc:
-        raise BadArguments(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
-    per_checker: dict[str, dict[str, Any]] = {}
-    names = list(checkers)
-    if run_dir is not None:
-        stored = load_config(run_dir)
-        workload = workload_class(
-            stored.get("workload", "broadcast"), maelstrom=stored.get("maelstrom") is not None
-        )
-        if workload is not None:
-            names = names or [*workload.checkers, *stored.get("extra_checkers", [])]
-            per_checker = {k: dict(v) for k, v in workload.checker_options.items()}
-    lin = per_checker.setdefault("linearizable", {})
-    if model is not None:
-        lin["model"] = model
-    if fail_means is not None:
-        lin["fail_means"] = fail_means
-    if nil_read is not None:
-        lin["nil_read"] = nil_read
-    if initial is not None:
-        try:
-            lin["initial"] = json.loads(initial)
-        except ValueError:
-            raise BadArguments(f"--initial must be JSON, got {initial!r}") from None
-    if elle_jar is not None:
-        per_checker.setdefault("elle", {})["elle_jar"] = elle_jar
-    if model is not None:
-        per_checker.setdefault("elle", {}).setdefault("model", model)
-    if not names:
-        names = ["linearizable"] if model is not None else ["total-order"]
-    results = check_all(history, names, per_checker=per_checker)
-    if as_json:
-        click.echo(dump_json(results))
-    else:
-        from tobtest.console import print_results
-
-        if run_dir is not None:
-            print_results(results, run_dir)
-        else:
-            print_results(results, history_path, label="history")
-    sys.exit(exit_code_for(results["valid"]))
-
-
 def _register_inspect_commands() -> None:
     from tobtest.cli_inspect import serve, show
 
@@ -239,6 +131,7 @@ def _register_inspect_commands() -> None:
 
 _register_inspect_commands()
 cli.add_command(sim)
+cli.add_command(check)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,7 +31,7 @@ CONFIG_FIELD_OF = {
 
 
 def _bad(message: str) -> click.UsageError:
-    from tobtest.cli import BadArguments
+    from tobtest.exits import BadArguments
 
     return BadArguments(message)
 

@@ -8,20 +8,20 @@ every few seconds, so logs stay readable.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from tobtest.config import TestConfig
-from tobtest.runner import Progress, Runner
-from tobtest.suite import CaseResult, Shard, case_name, summarize
+if TYPE_CHECKING:  # the runner (and asyncio) load only with a run: `tobtest check` prints here
+    from tobtest.config import TestConfig
+    from tobtest.runner import Progress
+    from tobtest.suite import CaseResult, Shard
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 VERDICT_STYLE = {True: "bold green", False: "bold red"}
@@ -49,7 +49,10 @@ def progress_line(p: Progress) -> str:
 def run_with_console(config: TestConfig, remote: Any = None) -> int:
     """Runs one test with progress on stderr; `remote` (a tobtest.remote.RemoteSetup) puts
     its nodes on other hosts."""
-    from tobtest.cli import EXIT_INTERRUPTED, exit_code_for
+    import asyncio
+
+    from tobtest.exits import EXIT_INTERRUPTED, exit_code_for
+    from tobtest.runner import Runner
 
     out = Console(stderr=False)
     err = Console(stderr=True)
@@ -148,9 +151,11 @@ def run_suite_with_console(
 ) -> int:
     """Runs the cases of a suite (of one shard of it), one after another or `jobs` at a
     time (tobtest/fanout.py), printing a row as each finishes, then a table."""
-    from tobtest.cli import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+    import asyncio
+
+    from tobtest.exits import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
     from tobtest.fanout import Fanout, cpus, effective_jobs
-    from tobtest.suite import junit_xml, load_suite, shard_cases
+    from tobtest.suite import case_name, junit_xml, load_suite, shard_cases
 
     suite = load_suite(suite_path, store)
     cases = shard_cases(suite.cases, shard)
@@ -197,6 +202,11 @@ def run_suite_with_console(
 
 def _run_case_here(config: TestConfig) -> CaseResult:
     """One case in this process (the suite's --jobs 1)."""
+    import asyncio
+
+    from tobtest.runner import Runner
+    from tobtest.suite import CaseResult, summarize
+
     started = time.monotonic()
     runner = Runner(config)
     try:
@@ -221,6 +231,8 @@ def _run_case_here(config: TestConfig) -> CaseResult:
 def print_suite_table(title: str, results: list[CaseResult], out: Console) -> None:
     """The verdict table: a row per case, in the suite file's order."""
     from rich.table import Table
+
+    from tobtest.suite import case_name
 
     table = Table(title=title)
     for column in ("case", "verdict", "anomalies", "seconds"):

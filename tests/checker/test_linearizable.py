@@ -533,3 +533,34 @@ if __name__ == "__main__":
         (ROOT / rel).parent.mkdir(parents=True, exist_ok=True)
         h.write_jsonl(ROOT / rel)
         print(f"wrote {rel}")
+
+
+def keyed(rows: list[tuple[int, str, str, Any]]) -> list[Op]:
+    return [Op(i, i, t, p, f, v, extra={"key": "k"}) for i, (p, t, f, v) in enumerate(rows)]
+
+
+def test_kv_pruning_by_pending_reads_waits_for_puts_that_could_come_first():
+    # The only order: append a, put x, append b, get -> "xb". In state "a" the pending get
+    # cannot be reached by appends alone, but the put is still pending: no pruning there.
+    invokes = [(0, "append", "a"), (1, "put", "x"), (2, "append", "b"), (3, "get", None)]
+    rows = [(p, "invoke", f, v) for p, f, v in invokes]
+    rows += [(p, "ok", f, "xb" if f == "get" else v) for p, f, v in invokes]
+    assert check(keyed(rows), "kv")["valid"] is True
+    # Without the put, "xb" is out of reach of every order: invalid.
+    no_put = [r for r in rows if r[2] != "put"]
+    assert check(keyed(no_put), "kv")["valid"] is False
+
+
+def test_kv_pending_reads_pick_the_order_of_many_concurrent_appends():
+    # Twelve concurrent appends, and reads pending alongside them that pin their order:
+    # the pruning finds the one order without trying the 12! others.
+    n = 12
+    order = [f"<{i}>" for i in (7, 3, 11, 0, 5, 9, 1, 10, 2, 8, 4, 6)]
+    rows = [(i, "invoke", "append", f"<{i}>") for i in range(n)]
+    rows += [(100 + j, "invoke", "get", None) for j in range(n)]
+    rows += [(i, "ok", "append", f"<{i}>") for i in range(n)]
+    rows += [(100 + j, "ok", "get", "".join(order[: j + 1])) for j in range(n)]
+    r = check(keyed(rows), "kv", time_limit_s=30.0)
+    assert r["valid"] is True and r["configurations"] < 1000, r
+    rows[-1] = (100 + n - 1, "ok", "get", "".join(order[:-2] + order[-1:] + order[-2:-1]))
+    assert check(keyed(rows), "kv", time_limit_s=30.0)["valid"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tobtest.checker.models import (
+    BAD,
     FAILED,
     MODELS,
     UNKNOWN,
@@ -155,3 +156,62 @@ def test_model_by_name_rejects_unknown_names_and_readings():
         model_by_name("queue")
     with pytest.raises(ValueError, match="nil_read"):
         model_by_name("register", nil_read="maybe")
+
+
+STATES = [None, 0, 1, 2, "", "a", "ab", "b", (), ("a",), True, False]
+CALLS = (
+    [("read", None, v) for v in (None, 0, 1, "", "a", "ab", (), ["a"], UNKNOWN, FAILED)]
+    + [
+        (f, v, out)
+        for f in ("write", "put", "append")
+        for v in (0, 1, "a", "b", ["a"])
+        for out in (v, UNKNOWN, FAILED)
+    ]
+    + [
+        ("cas", [a, b], out)
+        for a in (0, 1, "a")
+        for b in (1, 2, "ab")
+        for out in ([a, b], UNKNOWN, FAILED)
+    ]
+)
+
+
+@pytest.mark.parametrize("name", ["register", "cas-register", "kv"])
+def test_compiled_transitions_answer_as_step_does(name):
+    m = model_by_name(name)
+    for f, value, out in CALLS:
+        if f not in m.fs:
+            continue
+        apply = m.compile(f, value, out)
+        for state in STATES:
+            try:
+                ok, new_state = m.step(state, f, value, out)
+            except TypeError:  # "a" + 1: the checker reports both the same way
+                with pytest.raises(TypeError):
+                    apply(state)
+                continue
+            got = apply(state)
+            assert (got is not BAD) == ok, (f, value, out, state)
+            if ok:
+                assert got == new_state and type(got) is type(new_state), (f, value, out, state)
+
+
+def test_kv_reach_says_which_strings_appends_can_still_grow_into():
+    m = model_by_name("kv")
+    can_grow_into = m.reach("get", None, "x1yx2y")
+    assert can_grow_into is not None
+    assert can_grow_into("") and can_grow_into("x1y") and can_grow_into("x1yx2y")
+    assert not can_grow_into("x2y") and not can_grow_into("x1yx2yx3y")
+    assert can_grow_into(("a",))  # not a string: no opinion
+    assert m.reach("get", None, UNKNOWN) is None and m.reach("put", "a", "a") is None
+    assert m.grows("append", "x", "x") and not m.grows("put", "x", "x")
+    assert not m.grows("append", ["x"], ["x"])  # tuples grow too, but reach only reads strings
+    assert model_by_name("cas-register").reach("read", None, 1) is None
+
+
+def test_kv_sets_says_what_state_a_put_or_cas_leaves():
+    m = model_by_name("kv")
+    assert m.sets("put", "x", "x") == "x" and m.sets("write", ["a"], UNKNOWN) == ("a",)
+    assert m.sets("cas", ["a", "b"], ["a", "b"]) == "b"
+    assert m.sets("put", "x", FAILED) is UNKNOWN and m.sets("append", "x", "x") is UNKNOWN
+    assert model_by_name("register").sets("write", 1, 1) is UNKNOWN  # no pruning there

@@ -129,3 +129,50 @@ values = st.recursive(
 @given(values)
 def test_what_an_edn_writer_prints_reads_back_equal(v):
     assert loads(to_edn(v)) == v
+
+
+ops = st.lists(st.dictionaries(keywords, values, min_size=1, max_size=5), min_size=1, max_size=6)
+
+
+@given(ops, st.booleans())
+def test_a_history_reads_the_same_through_the_one_map_a_line_path_and_the_full_reader(
+    maps, as_vector
+):
+    # iter_elements takes a fast path for one flat map a line; iter_values never does.
+    lines = [to_edn(m) for m in maps]
+    stream = "\n".join(lines) + "\n"
+    text = "[" + "\n ".join(lines) + "]\n" if as_vector else stream
+    assert list(iter_elements(text)) == list(iter_values(stream))
+
+
+def test_the_fast_path_keeps_values_apart_and_keywords_as_asked():
+    text = '{:type :invoke, :f :txn, :value [[:append 1 2] [:r 3 nil]], :key "k"}\n' * 2
+    (a, line_a), (b, line_b) = iter_elements(text, keyword=Keyword)
+    assert (line_a, line_b) == (1, 2)
+    assert a == {"type": "invoke", "f": "txn", "value": [["append", 1, 2], ["r", 3, None]],
+                 "key": "k"}  # fmt: skip
+    assert isinstance(a["type"], Keyword) and not isinstance(a["key"], Keyword)
+    a["value"].append("mutated")
+    assert b["value"] == [["append", 1, 2], ["r", 3, None]]  # no list shared between ops
+
+
+def test_a_malformed_line_in_a_flat_history_is_reported_by_the_full_reader():
+    with pytest.raises(EdnError, match="line 2: malformed number '1x'"):
+        list(iter_elements("{:a 1}\n{:a 1x}\n"))
+
+
+words = keywords.map(lambda k: ":" + k) | st.sampled_from(["nil", "true", "false", "sym", "42N"])
+plain = st.recursive(
+    st.integers(-5, 10**12).map(str) | words,
+    lambda inner: st.lists(inner, max_size=4).map(lambda items: "[" + " ".join(items) + "]"),
+    max_leaves=12,
+)
+plain_maps = st.lists(st.dictionaries(keywords, plain, min_size=1, max_size=5), min_size=1)
+
+
+@given(plain_maps, st.booleans())
+def test_a_history_without_strings_reads_the_same_through_json_and_the_full_reader(maps, commas):
+    # Without strings, iter_elements rewrites the text as JSON: same values, or a fallback.
+    sep = ", " if commas else " "
+    stream = "".join("{" + sep.join(f":{k} {v}" for k, v in m.items()) + "}\n" for m in maps)
+    assert list(iter_elements(stream)) == list(iter_values(stream))

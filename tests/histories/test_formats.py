@@ -122,7 +122,7 @@ def test_empty_files_hold_no_ops(tmp_path: Path):
         ("[{:process 0, :type :invoke}]", "edn", "h.txt:1: op 0: missing :f"),
         ("[{:process 0.5, :type :invoke, :f :x}]", "edn", "h.txt:1: op 0: :process must be"),
         ('[{:process 0, :type :ok, :f :x, :time "t"}]', "edn", "h.txt:1: op 0: :index and :time"),
-        ("{:type :ok}\n[1 2]", "edn", "h.txt:1: op 0: missing :process"),
+        ("{:type :ok}\n[1 2]", "edn", "h.txt:1: op 0: missing :f (and the value is no list"),
         ("\n\n[1]", "edn", "h.txt:3: expected an op map, found int"),
         (
             "[{:process 0, :type :invoke, :f :r}\n{:b",
@@ -169,3 +169,16 @@ def test_a_torn_last_line_is_dropped_but_a_bad_middle_line_is_an_error(tmp_path)
     ended.write_text(whole + "{nope\n")
     with pytest.raises(ValueError, match="ended.jsonl:2"):
         read_history(ended)
+
+
+def test_elle_example_shapes_without_f_or_process_read_as_one_process_of_txns():
+    # Elle's own examples leave out :f, and some :process too; Elle reads them as txns of
+    # one (nil) process.
+    text = (
+        "{:index 0 :type :invoke  :value [[:append 5 1] [:r 6 nil]]}\n"
+        "{:index 1 :type :ok      :value [[:append 5 1] [:r 6 [2]]]}\n"
+        "{:index 2, :type :invoke, :process 3, :value [[ :r 5 nil] ]}\n"
+    )
+    ops = parse_history(text, "edn")
+    assert [(op.f, op.process) for op in ops] == [("txn", "nil"), ("txn", "nil"), ("txn", 3)]
+    assert ops[1].value == [["append", 5, 1], ["r", 6, [2]]]
