@@ -84,11 +84,20 @@ def run(**params: Any) -> None:
         from tobtest.cli_schedule import with_schedule
 
         config = with_schedule(config, nemesis_schedule, replay_schedule)
+    hosts_file = params["hosts_file"]
+    if hosts_file is not None:  # before the node checks: a --node-cmd runs on the hosts then
+        from tobtest.remote import read_hosts_file
+        from tobtest.remote_ssh import RemoteError
+
+        try:
+            config.hosts = [*config.hosts, *read_hosts_file(Path(hosts_file))]
+        except RemoteError as exc:
+            raise BadArguments(str(exc)) from None
     try:
         check_config(config)
     except NodeKindError as exc:
         raise BadArguments(str(exc)) from None
-    remote = _remote_setup(config, params["hosts_file"])
+    remote = _remote_setup(config)
     from tobtest.cluster import ClusterError
     from tobtest.console import run_with_console
 
@@ -103,20 +112,18 @@ def run(**params: Any) -> None:
     sys.exit(code)
 
 
-def _remote_setup(config: Any, hosts_file: str | None) -> Any:
+def _remote_setup(config: Any) -> Any:
     """With --host or --hosts-file: every host checked over SSH (tobtest.remote.preflight);
     a host that cannot take its share is a bad argument (254) before anything runs."""
-    if hosts_file is None and not config.hosts:
+    if not config.hosts:
         given = [config.ssh_user, config.ssh_key, config.remote_python, config.remote_dir]
         if any(v is not None for v in given) or config.ssh_port != 22:
             raise BadArguments("--ssh-* and --remote-* go with --host or --hosts-file")
         return None
-    from tobtest.remote import preflight, read_hosts_file
+    from tobtest.remote import preflight
     from tobtest.remote_ssh import RemoteError
 
     try:
-        if hosts_file is not None:
-            config.hosts = [*config.hosts, *read_hosts_file(Path(hosts_file))]
         return asyncio.run(preflight(config))
     except RemoteError as exc:
         raise BadArguments(str(exc)) from None

@@ -264,8 +264,9 @@ PLACEHOLDERS: dict[str, str] = {
     "name": "the node's name, n1..nN",
     "n": "the number of nodes",
     "protocol": "the --protocol given (default: custom)",
-    "client_port": "the port its client socket listens on (127.0.0.1)",
-    "peer_port": "the port its peer socket listens on (127.0.0.1)",
+    "host": "the address it listens on: 127.0.0.1, or its host's with --host",
+    "client_port": "the port its client socket listens on (at {host})",
+    "peer_port": "the port its peer socket listens on (at {host})",
     "peers": "where to send to each other node: ID=127.0.0.1:PORT,... (the proxy's links)",
     "peer_args": "the same as words: --peer ID=127.0.0.1:PORT for each other node",
     "data_dir": "its data directory (kept across a kill and restart)",
@@ -353,6 +354,7 @@ class CommandKind(NodeKind):
         values = {
             "id": str(launch.node_id),
             "name": launch.name,
+            "host": launch.host,
             "n": str(launch.n),
             "protocol": launch.protocol,
             "client_port": str(launch.client_port),
@@ -445,7 +447,8 @@ def check_config(config: Any) -> NodeKind:
 
     kind = node_kind_for(config)
     check_program = getattr(kind, "check_program", None)
-    if check_program is not None:
+    # With --host the program runs on the hosts, which the run's preflight asks instead.
+    if check_program is not None and not getattr(config, "hosts", None):
         check_program()
     who = _who(kind)
     protocol = config.protocol

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import socket
 import sys
 import time
@@ -70,6 +71,8 @@ class RemoteSetup:
     ports: PortPlan
     python: str
     remote_dir: str  # this run's own folder, on every host
+    # A --node-cmd node's program, which every host must have; None: the built-in node.
+    node_program: str | None = None
 
     def hosts(self) -> dict[SshTarget, list[int]]:
         """Each host and the ids of the nodes it runs."""
@@ -105,8 +108,13 @@ def plan(config: Any) -> RemoteSetup:
     n = config.nodes
     if len(hosts) > n:
         raise RemoteError(f"{len(hosts)} hosts for {n} nodes: give at most one host per node")
-    if getattr(config, "node_cmd", None) is not None or getattr(config, "maelstrom", None):
-        raise RemoteError("--host runs the built-in node only (not --node-cmd or --maelstrom)")
+    if getattr(config, "maelstrom", None):
+        raise RemoteError("--host runs the built-in node or a --node-cmd node (not --maelstrom)")
+    node_cmd = getattr(config, "node_cmd", None)
+    if node_cmd is not None and "{host}" not in node_cmd:
+        # Its proxies reach it at its host's address: a node on 127.0.0.1 is out of reach.
+        raise RemoteError("--node-cmd with --host: the command needs {host}, the address "
+                          "the node listens on (its host's)")  # fmt: skip
     key = config.ssh_key
     if key is not None and not Path(key).expanduser().is_file():
         raise RemoteError(f"--ssh-key {key}: no such file")
@@ -122,6 +130,7 @@ def plan(config: Any) -> RemoteSetup:
         ports=ports,
         python=config.remote_python or sys.executable,
         remote_dir=remote_dir,
+        node_program=shlex.split(node_cmd)[0] if node_cmd is not None else None,
     )
 
 
@@ -157,7 +166,12 @@ async def _check_host(setup: RemoteSetup, target: SshTarget, ids: list[int]) -> 
         request = {
             "address": setup.addresses[ids[0]],
             "ports": setup.host_ports(ids),
-            "modules": ["tobtest.node", "tobtest.nemesis.proxy"],
+            # A --node-cmd node is started through tobtest.launch, which ties it to the agent.
+            "modules": [
+                "tobtest.node" if setup.node_program is None else "tobtest.launch",
+                "tobtest.nemesis.proxy",
+            ],
+            "programs": [setup.node_program] if setup.node_program is not None else [],
             "dirs": [setup.host_dir(target)],
         }
         errors = await agent_check(conn, target, setup.python, request)

@@ -27,7 +27,7 @@ from typing import Any
 
 from tobtest.cluster import READY_TIMEOUT_S, ClusterError, ClusterSpec, NodeState
 from tobtest.nemesis.proxy_client import ProxyControl
-from tobtest.node_kind import BUILTIN, NodeLaunch, node_name
+from tobtest.node_kind import NodeLaunch, node_name
 from tobtest.ports import PortInUse
 from tobtest.remote import ProxyFanout, RemoteSetup
 from tobtest.remote_agent import AGENT_PID
@@ -63,7 +63,6 @@ class RemoteCluster:
     """`tobtest.cluster.Cluster`'s interface, for nodes on other hosts (see the module)."""
 
     def __init__(self, spec: ClusterSpec, run_dir: Path, setup: RemoteSetup) -> None:
-        assert spec.kind is BUILTIN, "remote runs start the built-in node"
         self.spec = spec
         self.run_dir = run_dir
         self.setup = setup

@@ -85,7 +85,7 @@ def test_a_template_fills_in_every_placeholder():
     kind = CommandKind("mynode " + template)
     filled = kind.fill(launch(bugs=("b1", "b2")))
     assert filled == [
-        "mynode", "1", "n2", "3", "paxos", "7101", "7201",
+        "mynode", "1", "n2", "3", "paxos", "127.0.0.1", "7101", "7201",
         "0=127.0.0.1:7310,2=127.0.0.1:7312",
         "--peer", "0=127.0.0.1:7310", "--peer", "2=127.0.0.1:7312",
         "/tmp/run/nodes/n2.data", "42", "b1,b2", "--bug", "b1", "--bug", "b2", "none",

@@ -9,6 +9,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,8 +54,15 @@ def test_the_plan_puts_node_i_on_host_i_and_refuses_more_hosts_than_nodes():
     assert setup.addresses == ("127.0.0.2", "127.0.0.3", "127.0.0.2")
     with pytest.raises(RemoteError, match="4 hosts for 3 nodes"):
         plan(TestConfig(nodes=3, hosts=["127.0.0.2"] * 4))
-    with pytest.raises(RemoteError, match="built-in node only"):
-        plan(TestConfig(hosts=["127.0.0.2"], node_cmd="./node"))
+    with pytest.raises(RemoteError, match="not --maelstrom"):
+        plan(TestConfig(hosts=["127.0.0.2"], maelstrom="python3 raft.py"))
+    with pytest.raises(RemoteError, match="needs {host}"):
+        plan(TestConfig(hosts=["127.0.0.2"], node_cmd="./node --port {client_port}"))
+    with_host = plan(TestConfig(hosts=["127.0.0.2"], node_cmd="./node --listen {host}"))
+    assert (
+        with_host.node_program == "./node"
+        and plan(TestConfig(hosts=["127.0.0.2"])).node_program is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -161,6 +169,37 @@ def taken_port(address: str) -> socket.socket:
     return sock
 
 
+# The built-in node, started as a user's node would be: through its command line alone.
+NODE_CMD = (
+    f"{sys.executable} -m tobtest.node --id {{id}} --n {{n}} --protocol multipaxos "
+    "--client-port {client_port} --peer-port {peer_port} --data-dir {data_dir} "
+    "--seed {seed} {peer_args} --host {host}"
+)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_a_node_command_runs_on_three_hosts_under_partitions(sshd: Sshd, tmp_path: Path):
+    store = tmp_path / "store"
+    result = run_cli([
+        "run", *ssh_args(sshd, tmp_path), "--store", str(store), "--time-limit", "4",
+        "--node-cmd", NODE_CMD, "--node-read-modes", "local,log", "--nemesis", "partition",
+        "--nemesis-interval", "1", "--seed", "3",
+    ])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run = store / "latest"
+    for name in ("n1", "n2", "n3"):
+        assert (run / "nodes" / f"{name}.log").is_file()
+    # n1's links (on 127.0.0.2) carried its messages to n2 at 127.0.0.3, where n2 listened
+    # (the run's clients reached it there too: the run is valid).
+    config = json.loads((run / "proxy-127.0.0.2.json").read_text())
+    assert ("n2", "127.0.0.3") in {(link["dst"], link["target_host"]) for link in config["links"]}
+    steps = {op["f"] for op in map(json.loads, (run / "history.jsonl").read_text().splitlines())}
+    assert "start-partition" in steps
+    assert json.loads((run / "results.json").read_text())["valid"] is True
+    assert_nothing_left(sshd)
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(120)
 def test_bad_hosts_are_one_line_and_254_before_the_run(sshd: Sshd, tmp_path: Path):
@@ -181,6 +220,8 @@ def test_bad_hosts_are_one_line_and_254_before_the_run(sshd: Sshd, tmp_path: Pat
         # The system's python, without tobtest: the node's command cannot run there.
         "cannot import tobtest": [*base, "--remote-python", "/usr/bin/python3"],
         f"port {busy_port} on 127.0.0.3 is taken": [*base, "--base-port", str(busy_port - 1)],
+        # A node command that the hosts do not have (nor this machine: not checked here).
+        "cannot run '/no/such/node'": [*base, "--node-cmd", "/no/such/node --host {host}"],
     }  # fmt: skip
     try:
         for expected, args in cases.items():
