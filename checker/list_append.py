@@ -75,6 +75,7 @@ from tobtest.checker.list_append_cases import find_cases
 from tobtest.checker.list_append_gen import generate_history
 from tobtest.checker.list_append_index import ListAppendIndex, MalformedHistory, parse_txns
 from tobtest.histories.op import NEMESIS, Op
+from tobtest.histories.suffix_reads import full_reads
 
 __all__ = [
     "broadcast_as_list_append",
@@ -240,7 +241,8 @@ def check_broadcast(history: list[Op], **opts: Any) -> dict[str, Any]:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        mapped = broadcast_as_list_append(history)
+        # Suffix reads (`offset`) as whole lists: Elle's inference compares whole reads.
+        mapped = broadcast_as_list_append(full_reads(history, materialize=True))
     finally:
         if gc_was_enabled:
             gc.enable()

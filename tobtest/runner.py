@@ -114,9 +114,10 @@ class Runner:
         self.recorder = Recorder(self.store.history_path)
         workload = workload_class(config.workload, maelstrom=config.maelstrom is not None)
         assert workload is not None, f"unknown workload {config.workload}"  # check_config ran
-        self.workload: Workload = workload(
-            random.Random(f"{config.seed}:workload"), config.workload_options()
-        )
+        options = config.workload_options()
+        if "read-from" in self.node_kind.capabilities:
+            options["read_from"] = True  # reads ask only for what their process lacks
+        self.workload: Workload = workload(random.Random(f"{config.seed}:workload"), options)
         self._node_rng = random.Random(f"{config.seed}:nodes")
         # Choices that depend on what nodes answer (redirects, which of several claimants a
         # lease read goes to) draw from their own rng, so the node stream stays seeded.

@@ -40,9 +40,11 @@ from tobtest.checker.compose import check_all, merge_valid
 from tobtest.histories.op import Op
 from tobtest.node.protocols import PROTOCOLS, protocol_class, protocol_entry
 from tobtest.node.protocols.base import ProtocolConfig
+from tobtest.node.read_from import PrefixDigests
 from tobtest.node.sim import NetConfig, Simulation
-from tobtest.sim_history import SimHistory, broadcast_outcome, read_outcome
+from tobtest.sim_history import Outcome, SimHistory, broadcast_outcome, read_outcome
 from tobtest.workloads.broadcast import BroadcastWorkload
+from tobtest.workloads.read_cursor import ReadCursors
 
 NETS: dict[str, NetConfig] = {
     "clean": NetConfig(),
@@ -114,6 +116,9 @@ class SimSpec:
     # Tick every node at every tick_ms, not only when its core has a timer due: slower,
     # the same run if every core's `next_timer_ms` is right (a check on those answers).
     every_tick: bool = False
+    # Reads ask from a position and record suffixes (`offset`), as the real node answers
+    # them; False: whole logs, as before.
+    read_from: bool = True
 
     @property
     def clients(self) -> int:
@@ -159,6 +164,11 @@ class _Pending:
     attempt: int = 0
     request_id: int = 0
     final: bool = False
+    read_from: dict[str, Any] | None = None  # a read's `from` and `digest`, when it asks so
+
+
+class _CursorKey:
+    """One (process, node)'s key for its read cursor (weakly held, as a client connection)."""
 
 
 class _Clients:
@@ -173,6 +183,12 @@ class _Clients:
         self.next_value = 0
         self.next_process = spec.clients
         self.end_ms = spec.time_ms
+        # Reads from a position: each process's cursor per node (keyed by a key object per
+        # (process, node), as the runner's client connections), and each node's digests,
+        # as the node's shell keeps them (node/read_from.py).
+        self.cursors = ReadCursors()
+        self.cursor_keys: dict[tuple[int, int], _CursorKey] = {}
+        self.digests = [PrefixDigests() for _ in range(spec.nodes)]
 
     def start(self) -> None:
         for c in range(self.spec.clients):
@@ -199,6 +215,23 @@ class _Clients:
             self._complete(op, None, rid)
 
     # ---- internals --------------------------------------------------------------------
+
+    def _cursor_key(self, process: int, node: int) -> _CursorKey:
+        key = self.cursor_keys.get((process, node))
+        if key is None:
+            key = self.cursor_keys[(process, node)] = _CursorKey()
+        return key
+
+    def _suffix_outcome(self, op: _Pending, values: list[Any]) -> Outcome:
+        """A read's outcome as the node answers a read from a position (its shell, on the
+        whole log the core replied) and the client records it (value and offset)."""
+        assert op.read_from is not None
+        node = op.targets[op.attempt]
+        answer = self.digests[node].answer(values, op.read_from["from"], op.read_from["digest"])
+        taken = self.cursors.take(self._cursor_key(op.process, node), answer)
+        assert taken is not None  # the answer is always a list from 0 or from the cursor
+        value, offset = taken
+        return Outcome("ok", value, extra={"offset": offset} if offset else {})
 
     def _fresh_process(self) -> int:
         self.next_process += 1
@@ -233,6 +266,8 @@ class _Clients:
             rid = sim.broadcast(sim.now_ms, node, msg_id=f"m{op.value}", value=op.value)
         else:
             rid = sim.read(sim.now_ms, node, mode=op.mode or "local")
+            if self.spec.read_from:
+                op.read_from = self.cursors.request_fields(self._cursor_key(op.process, node))
         op.request_id = rid
         self.pending[rid] = op
         budget_ms = self.spec.op_timeout_ms / len(op.targets)
@@ -278,6 +313,8 @@ class _Clients:
             self.history.complete(now, op.process, outcome, node=answered)
         else:
             outcome = read_outcome(reply)
+            if outcome.type == "ok" and op.read_from is not None:
+                outcome = self._suffix_outcome(op, outcome.value)
             self.history.complete(now, op.process, outcome)
         if op.final or op.client < 0:
             return
