@@ -8,7 +8,8 @@ ok with the suffix as its value and `offset: K` (K > 0; a read without `offset` 
 whole log, as every read of older histories does). Its whole log is the previous ok read of
 the same process at the same node (in history order) followed by the suffix. A read whose
 offset is not that previous read's length cannot be rebuilt: it is `malformed` (its value
-becomes the string "unrebuildable suffix read ..."), as any unreadable read is.
+becomes the string "unrebuildable suffix read ..."), as any unreadable read is. A rebuilt
+read loses its `offset` (it is a whole read now), so rebuilding twice changes nothing.
 
 Why this hides nothing the checkers found with whole-log reads. Let R be a read of process
 p at node n with offset K, and P the previous ok read of p at n. The client sent K =
@@ -97,9 +98,11 @@ class _Logs:
     def extend(self, previous: LogView, suffix: list[Any]) -> LogView:
         base, n = previous.base, previous.length
         common = self.common
-        fresh = id(base) not in self.owned and base is not common  # an op's whole read
-        if fresh and n <= len(common) and base[:n] == common[:n]:
-            base = common  # it agrees with the common log: share that
+        if id(base) not in self.owned and base is not common:  # an op's whole read
+            agreed = min(n, len(common))
+            if base[:agreed] == common[:agreed]:  # it agrees with the common log: share it
+                common.extend(base[agreed:n])
+                base = common
         if base is common:
             end = n + len(suffix)
             if end <= len(common):
@@ -133,7 +136,9 @@ def full_reads(history: list[Op], materialize: bool = False) -> list[Op]:
         key = (op.process, op.node)
         offset = op.extra.get("offset", 0)
         value: Any = op.value
-        if not isinstance(value, list):
+        if isinstance(value, LogView):  # rebuilt already
+            logs.last[key] = value
+        elif not isinstance(value, list):
             logs.last.pop(key, None)
         elif not offset:
             logs.last[key] = LogView(value, len(value))
@@ -151,12 +156,40 @@ def full_reads(history: list[Op], materialize: bool = False) -> list[Op]:
             else:
                 value = logs.last[key] = logs.extend(previous, value)
         if value is not op.value:
+            # Without `offset`: a whole read now, as a read of an older history.
+            extra = {k: v for k, v in op.extra.items() if k != "offset"}
             op = Op(op.index, op.time_ns, op.type, op.process, op.f, value, op.node, op.error,
-                    dict(op.extra))  # fmt: skip
+                    extra)  # fmt: skip
         out.append(op)
     if materialize:  # only now: the shared lists grew while rebuilding
         for i, op in enumerate(out):
             if isinstance(op.value, LogView):
                 out[i] = Op(op.index, op.time_ns, op.type, op.process, op.f, op.value[:],
                             op.node, op.error, op.extra)  # fmt: skip
+    return out
+
+
+def suffix_form(history: list[Op]) -> list[Op]:
+    """The history as nodes answering reads from a position would have recorded it: each ok
+    read whose process's previous ok read at that node is a prefix of it holds only the
+    rest, with `offset` (the node's digest check, as a prefix comparison). For tests and
+    for measuring what histories cost; `full_reads(suffix_form(h))` has h's logs."""
+    last: dict[tuple[Any, Any], list[Any]] = {}
+    out: list[Op] = []
+    for op in history:
+        if op.type != "ok" or op.f != "read" or op.process == NEMESIS:
+            out.append(op)
+            continue
+        key, value = (op.process, op.node), op.value
+        if not isinstance(value, list) or op.extra.get("offset"):
+            last.pop(key, None)
+            out.append(op)
+            continue
+        held = last.get(key, [])
+        last[key] = value
+        if not held or value[: len(held)] != held:
+            out.append(op)
+            continue
+        out.append(Op(op.index, op.time_ns, op.type, op.process, op.f, value[len(held) :],
+                      op.node, op.error, {**op.extra, "offset": len(held)}))  # fmt: skip
     return out

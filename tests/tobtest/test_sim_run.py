@@ -94,3 +94,38 @@ def test_the_replay_line_names_every_option_that_shapes_the_run() -> None:
         assert part in line, (part, line)
     assert "--every-tick" not in line
     assert cli_sim.replay_command(replace(spec, every_tick=True)).endswith(" --every-tick")
+
+
+def untimed(result: object) -> object:
+    """A checker's result without its timings (elapsed_s, at any depth)."""
+    if isinstance(result, dict):
+        return {k: untimed(v) for k, v in result.items() if k != "elapsed_s"}
+    return result
+
+
+@pytest.mark.parametrize(
+    ("protocol", "bugs"),
+    [("paxos", ("deliver-on-arrival",)), ("paxos", ("no-dedupe",)), ("multipaxos", ()),
+     ("multipaxos", ("lease-from-ack",)), ("raft", ("no-truncate",)),
+     ("raft", ("commit-old-term",))],
+)  # fmt: skip
+def test_suffix_reads_find_what_whole_reads_find(protocol: str, bugs: tuple[str, ...]) -> None:
+    """The same run recorded with reads from a position and with whole-log reads: the
+    checkers' results are the same (histories/suffix_reads.py says why), and the suffix
+    history is the smaller one."""
+    from tobtest.histories.suffix_reads import full_reads
+
+    for seed in (1, 2):
+        spec = SimSpec(protocol, seed=seed, bugs=bugs, **SHORT)
+        suffix, whole = run_seed(spec), run_seed(replace(spec, read_from=False))
+        assert any(op.extra.get("offset") for op in suffix.history)
+        assert not any(op.extra.get("offset") for op in whole.history)
+        assert suffix.kinds == whole.kinds and suffix.valid == whole.valid
+        for name, result in whole.results["checkers"].items():
+            assert untimed(suffix.results["checkers"][name]) == untimed(result), name
+        rebuilt = [op.value for op in full_reads(suffix.history) if op.f == "read"]
+        assert [list(v) if v is not None else v for v in rebuilt] == [
+            op.value for op in whole.history if op.f == "read"
+        ]
+        size = sum(len(op.to_json()) for op in suffix.history)
+        assert size < sum(len(op.to_json()) for op in whole.history)
