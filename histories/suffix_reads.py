@@ -11,12 +11,13 @@ offset is not that previous read's length cannot be rebuilt: it is `malformed` (
 becomes the string "unrebuildable suffix read ..."), as any unreadable read is. A rebuilt
 read loses its `offset` (it is a whole read now), so rebuilding twice changes nothing.
 
-Why this hides nothing the checkers found with whole-log reads. Let R be a read of process
-p at node n with offset K, and P the previous ok read of p at n. The client sent K =
-len(log(P)) and the chain digest of log(P); the node answers a suffix only when its own
-first K entries have that digest, else its whole log (offset 0). So when R is a suffix, the
+Why this hides nothing the checkers found with whole-log reads. Let R be a read of client
+c at node n with offset K, and P the previous ok read of c at n. The client sent K =
+len(log(P)) and the chain digest of log(P) (it moves its cursor by exactly the ok reads
+the history records, one op at a time); the node answers a suffix only when its own first
+K entries have that digest, else its whole log (offset 0). So when R is a suffix, the
 node's log at R was log(P) + suffix (up to a collision of a 128-bit digest), which is what
-this module rebuilds; by induction over p's reads at n, every rebuilt read is exactly the
+this module rebuilds; by induction over c's reads at n, every rebuilt read is exactly the
 log the node held, i.e. what it would have answered in full. The checkers then run on the
 same logs as before and find the same anomalies. A node whose log changed under a client
 (a divergent or rewritten prefix, a restart that lost entries) fails the digest and answers
@@ -93,7 +94,7 @@ class _Logs:
     def __init__(self) -> None:
         self.common: list[Any] = []
         self.owned: dict[int, list[Any]] = {}  # the lists made here, by id (kept alive)
-        self.last: dict[tuple[Any, Any], LogView] = {}
+        self.last: dict[tuple[Any, ...], LogView] = {}
 
     def extend(self, previous: LogView, suffix: list[Any]) -> LogView:
         base, n = previous.base, previous.length
@@ -118,6 +119,13 @@ class _Logs:
         return LogView(base, len(base))
 
 
+def read_key(op: Op) -> tuple[Any, ...]:
+    """Whose cursor a read moves: its client's (`client`), else its process's, at its node."""
+    if "client" in op.extra:
+        return ("client", op.extra["client"], op.node)
+    return ("process", op.process, op.node)
+
+
 def full_reads(history: list[Op], materialize: bool = False) -> list[Op]:
     """The history with every suffix read's value replaced by the whole log it saw (a
     `LogView`, or a list with `materialize`). Returns `history` itself when no read has an
@@ -133,7 +141,7 @@ def full_reads(history: list[Op], materialize: bool = False) -> list[Op]:
         if not isinstance(op, Op) or op.type != "ok" or op.f != "read" or op.process == NEMESIS:
             out.append(op)
             continue
-        key = (op.process, op.node)
+        key = read_key(op)
         offset = op.extra.get("offset", 0)
         value: Any = op.value
         if isinstance(value, LogView):  # rebuilt already
@@ -151,7 +159,7 @@ def full_reads(history: list[Op], materialize: bool = False) -> list[Op]:
                 or (len(previous) != offset)
             ):
                 held = "no read" if previous is None else f"{len(previous)} entries"
-                value = f"unrebuildable suffix read at offset {offset!r}: the process held {held}"
+                value = f"unrebuildable suffix read at offset {offset!r}: its client held {held}"
                 logs.last.pop(key, None)
             else:
                 value = logs.last[key] = logs.extend(previous, value)
@@ -171,16 +179,17 @@ def full_reads(history: list[Op], materialize: bool = False) -> list[Op]:
 
 def suffix_form(history: list[Op]) -> list[Op]:
     """The history as nodes answering reads from a position would have recorded it: each ok
-    read whose process's previous ok read at that node is a prefix of it holds only the
-    rest, with `offset` (the node's digest check, as a prefix comparison). For tests and
-    for measuring what histories cost; `full_reads(suffix_form(h))` has h's logs."""
-    last: dict[tuple[Any, Any], list[Any]] = {}
+    read whose client's (else process's) previous ok read at that node is a prefix of it
+    holds only the rest, with `offset` (the node's digest check, as a prefix comparison).
+    For tests and for measuring what histories cost; `full_reads(suffix_form(h))` has h's
+    logs."""
+    last: dict[tuple[Any, ...], list[Any]] = {}
     out: list[Op] = []
     for op in history:
         if op.type != "ok" or op.f != "read" or op.process == NEMESIS:
             out.append(op)
             continue
-        key, value = (op.process, op.node), op.value
+        key, value = read_key(op), op.value
         if not isinstance(value, list) or op.extra.get("offset"):
             last.pop(key, None)
             out.append(op)

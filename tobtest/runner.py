@@ -115,8 +115,10 @@ class Runner:
         workload = workload_class(config.workload, maelstrom=config.maelstrom is not None)
         assert workload is not None, f"unknown workload {config.workload}"  # check_config ran
         options = config.workload_options()
-        if "read-from" in self.node_kind.capabilities:
-            options["read_from"] = True  # reads ask only for what their process lacks
+        # Reads ask only for what their client lacks (each read op names its worker).
+        self._read_from = "read-from" in self.node_kind.capabilities
+        if self._read_from:
+            options["read_from"] = True
         self.workload: Workload = workload(random.Random(f"{config.seed}:workload"), options)
         self._node_rng = random.Random(f"{config.seed}:nodes")
         # Choices that depend on what nodes answer (redirects, which of several claimants a
@@ -324,6 +326,8 @@ class Runner:
             reader = worker < int(self.config.client_count * READER_SHARE)
             while await self._next_slot(deadline):
                 op = (self.workload.next_read() if reader else None) or self.workload.next_op()
+                if self._read_from and op.get("f") == "read":
+                    op = {**op, "client": worker}  # the worker's read cursors, per node
                 node = self._node_rng.choice(self.cluster.names)
                 if self._lease_reads and op.get("read_mode") == "lease":
                     # A lease read is the leader's to serve: most go where the cluster's

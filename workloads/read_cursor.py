@@ -1,23 +1,21 @@
-"""What a client holds of each node's log, so that its reads ask only for the rest.
+"""What each client holds of each node's log, so that its reads ask only for the rest.
 
     cursors = ReadCursors()
-    cursors.request_fields(client)       # {"from": 0, "digest": ""}
-    cursors.take(client, {"value": [7, 3], "from": 0, "length": 2})
+    cursors.request_fields(("w3", 7101))   # {"from": 0, "digest": ""}
+    cursors.take(("w3", 7101), {"value": [7, 3], "from": 0, "length": 2})
     # ([7, 3], 0): the value and offset to record
-    cursors.request_fields(client)       # {"from": 2, "digest": "<of [7, 3]>"}
+    cursors.request_fields(("w3", 7101))   # {"from": 2, "digest": "<of [7, 3]>"}
 
-A cursor is kept per (process, node): what this process last read from that node, as a
-count and the chain digest of those entries (`node/PROTOCOL.md`, *Reads from a position*).
-The runner gives each process one client connection object per node and a fresh set to a
-fresh process, so the client object is the key (held weakly: a dropped client's cursor
-goes with it).
-Relative to the same node, because a node's log only grows: its next read then extends the
-last one and the node answers a suffix; relative to another node's log, a lagging node
-would hold fewer entries than the client and answer in full. The node checks the digest, so
-a suffix always extends exactly what the process last read there (see
-`tobtest/histories/suffix_reads.py` for why the checker then sees the same logs as with
-whole-log reads). A reply without `from` (a node that ignores it) is a whole log. A process
-that ends (an indeterminate op) takes its cursors with it: the next process starts from 0.
+A cursor is kept per (client, node): what this client (a runner worker, whichever process
+it is now) last read from that node, as a count and the chain digest of those entries
+(`node/PROTOCOL.md`, *Reads from a position*). Per client, not per process: a worker that
+goes on as a fresh process after an indeterminate op keeps what it read (the node checks
+the digest, so what it held is still what it held), and its next read stays a suffix.
+Relative to the same node, because a node's log only grows: its next read extends the
+last one, where another node's log may lag and get a whole-log answer. The history keys
+reads the same way (`client` on each read), so the checker rebuilds each whole log from
+the same previous read (`tobtest/histories/suffix_reads.py` argues why that hides
+nothing). A reply without `from` (a node that ignores it) is a whole log.
 
 The digest is the node's (`node/read_from.py`), written again here because the harness
 never imports the node package; `tests/node/test_read_from.py` checks that they agree.
@@ -27,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import weakref
 from typing import Any
 
 EMPTY_DIGEST = ""
@@ -48,11 +45,11 @@ def log_digest(values: list[Any], previous: str = EMPTY_DIGEST) -> str:
 
 
 class ReadCursors:
-    """Per key (a process's client of one node): how many entries it holds from the node,
-    and their digest."""
+    """Per key (a client and a node): how many entries the client holds from the node, and
+    their digest. Bounded by clients x nodes."""
 
     def __init__(self) -> None:
-        self._held: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
+        self._held: dict[Any, tuple[int, str]] = {}
 
     def request_fields(self, key: Any) -> dict[str, Any]:
         count, digest = self._held.get(key, (0, EMPTY_DIGEST))

@@ -128,8 +128,9 @@ def test_a_refused_lease_read_is_asked_again_at_the_leader_it_names(tmp_path):
 @pytest.mark.integration
 @pytest.mark.timeout(90)
 def test_a_real_run_records_reads_as_suffixes_and_checks_them_whole(tmp_path):
-    """The built-in node has `read-from`: reads after a process's first at a node record
-    only the new entries, with their offset; the checkers see the whole logs."""
+    """The built-in node has `read-from`: reads after a worker's first at a node record
+    only the new entries, with their offset and the worker (`client`); the checkers see
+    the whole logs."""
     from tobtest.histories.suffix_reads import LogView, full_reads
 
     config = TestConfig(
@@ -144,6 +145,7 @@ def test_a_real_run_records_reads_as_suffixes_and_checks_them_whole(tmp_path):
     reads = [op for op in history if op.f == "read" and op.type == "ok"]
     suffixes = [op for op in reads if op.extra.get("offset")]
     assert len(suffixes) > len(reads) / 3, (len(suffixes), len(reads))
+    assert all(isinstance(op.extra.get("client"), int) for op in suffixes)
     rebuilt = {op.index: op.value for op in full_reads(history) if op.f == "read"}
     for op in suffixes:
         whole = rebuilt[op.index]
