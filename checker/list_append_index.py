@@ -195,13 +195,25 @@ def _realtime_events(txns: list[Txn], marks: list[int]) -> list[int]:
     return events
 
 
-def _prefix_of(v: Any, longest: Any) -> bool:
-    """Is read `v` a prefix of `longest`? Views of one shared log are, by their lengths."""
+def _prefix_of(v: Any, longest: Any, agree: dict[int, int]) -> bool:
+    """Is read `v` a prefix of `longest`? A view of a shared log (a rebuilt suffix read) is
+    one when its length is within how far its log agrees with `longest`, which is measured
+    once per log (`agree`: id of the log -> that length)."""
     if v is longest:
         return True
-    if v.__class__ is LogView and longest.__class__ is LogView and v.base is longest.base:
-        return len(v) <= len(longest)
-    return bool(v == longest[: len(v)])
+    if v.__class__ is not LogView:
+        return bool(v == longest[: len(v)])
+    base = v.base
+    n = agree.get(id(base))
+    if n is None:
+        whole = longest.to_list() if longest.__class__ is LogView else longest
+        m = min(len(base), len(whole))
+        if base is whole or base[:m] == whole[:m]:
+            n = m
+        else:
+            n = next(i for i in range(m) if base[i] != whole[i])
+        agree[id(base)] = n
+    return len(v) <= n
 
 
 class ListAppendIndex:
@@ -261,7 +273,8 @@ class ListAppendIndex:
                 raise MalformedHistory(f"a read of key {k!r} holds an unhashable value") from None
             self.order[k] = order
             self.position[k] = {v: i for i, v in enumerate(order)}
-            off = {i for i, (_, v) in enumerate(rs) if not _prefix_of(v, longest)}
+            agree: dict[int, int] = {}
+            off = {i for i, (_, v) in enumerate(rs) if not _prefix_of(v, longest, agree)}
             if off:
                 self.off[k] = off
                 for i in off:
