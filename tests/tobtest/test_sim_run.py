@@ -132,3 +132,21 @@ def test_suffix_reads_find_what_whole_reads_find(protocol: str, bugs: tuple[str,
             return sum(len(op.value) for op in history if op.f == "read" and op.type == "ok")
 
         assert elements(suffix.history) < elements(whole.history)
+
+
+def test_ops_stops_the_clients_after_that_many_ops_and_replays() -> None:
+    from tobtest.sim_run import simulate_history
+
+    spec = SimSpec("multipaxos", seed=3, ops=120, time_ms=60_000.0, settle_ms=500.0)
+    result = run_seed(spec)
+    invoked = [op for op in result.history if op.type == "invoke" and op.process != "nemesis"]
+    finals = [op for op in invoked if op.extra.get("final")]
+    assert len(invoked) - len(finals) == 120 and len(finals) == 3
+    assert result.sim_ms < 30_000.0, "the main phase ended with its ops, not at time_ms"
+    assert "--ops 120" in cli_sim.replay_command(spec)
+    assert "--whole-reads" in cli_sim.replay_command(replace(spec, read_from=False))
+    # The unchecked history of a measurement is the same run's.
+    history, cut_short = simulate_history(spec)
+    assert cut_short is None and [op.to_dict() for op in history] == [
+        op.to_dict() for op in result.history
+    ]
