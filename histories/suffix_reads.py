@@ -5,11 +5,13 @@
 
 A read that asked from a position (`node/PROTOCOL.md`, *Reads from a position*) completes
 ok with the suffix as its value and `offset: K` (K > 0; a read without `offset` holds the
-whole log, as every read of older histories does). Its whole log is the previous ok read of
-the same process at the same node (in history order) followed by the suffix. A read whose
-offset is not that previous read's length cannot be rebuilt: it is `malformed` (its value
-becomes the string "unrebuildable suffix read ..."), as any unreadable read is. A rebuilt
-read loses its `offset` (it is a whole read now), so rebuilding twice changes nothing.
+whole log, as every read of older histories does). Its whole log is the previous ok read
+of the same client at the same node (in history order) followed by the suffix; a read's
+client is its `client` field (the runner's worker, which outlives its processes), else its
+process. A read whose offset is not that previous read's length cannot be rebuilt: it is
+`malformed` (its value becomes the string "unrebuildable suffix read ..."), as any
+unreadable read is. A rebuilt read loses its `offset` (it is a whole read now), so
+rebuilding twice changes nothing.
 
 Why this hides nothing the checkers found with whole-log reads. Let R be a read of client
 c at node n with offset K, and P the previous ok read of c at n. The client sent K =
