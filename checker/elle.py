@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tobtest.histories.op import NEMESIS, Op
+from tobtest.histories.suffix_reads import full_reads
 
 ENV_JAR = "TOBTEST_ELLE_JAR"
 MODELS = ("list-append", "rw-register", "cas-register", "mutex")
@@ -55,6 +56,8 @@ def elle_ops(history: list[Op], model: str) -> list[dict[str, Any]]:
 
 
 def write_elle_json(history: list[Op], path: Path, model: str = "list-append") -> Path:
+    # Suffix reads (`offset`) as the whole lists Elle expects.
+    history = full_reads(history, materialize=True)
     path.write_text(json.dumps(elle_ops(history, model)))
     return path
 

@@ -75,6 +75,7 @@ from tobtest.checker.list_append_cases import find_cases
 from tobtest.checker.list_append_gen import generate_history
 from tobtest.checker.list_append_index import ListAppendIndex, MalformedHistory, parse_txns
 from tobtest.histories.op import NEMESIS, Op
+from tobtest.histories.suffix_reads import LogView, full_reads
 
 __all__ = [
     "broadcast_as_list_append",
@@ -224,9 +225,9 @@ def broadcast_as_list_append(history: list[Op], key: str = "log") -> list[Op]:
         else:
             extra["read_mode"] = op.extra.get("read_mode") or inv.extra.get("read_mode") or "local"
             read = op.value if op.type == "ok" else None
-            if op.type == "ok" and not isinstance(read, list):
+            if op.type == "ok" and not isinstance(read, (list, LogView)):
                 kind = "info"  # a malformed reply: we do not know what the node held
-            value = [["r", key, read if isinstance(read, list) else None]]
+            value = [["r", key, read if isinstance(read, (list, LogView)) else None]]
         out.append(
             Op(op.index, op.time_ns, kind, op.process, "txn", value, op.node, op.error, extra)
         )
@@ -240,7 +241,8 @@ def check_broadcast(history: list[Op], **opts: Any) -> dict[str, Any]:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        mapped = broadcast_as_list_append(history)
+        # Suffix reads (`offset`) as the whole logs they saw: views over shared lists.
+        mapped = broadcast_as_list_append(full_reads(history))
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -46,6 +46,7 @@ from tobtest.checker.elle_graph import (
     link_realtime,
 )
 from tobtest.histories.op import NEMESIS, Op
+from tobtest.histories.suffix_reads import LogView
 
 Mop = tuple[str, Any, Any]  # ("append", k, v) or ("r", k, list | None)
 _SCALARS = (int, str)
@@ -98,9 +99,10 @@ def _mops(value: Any, op: Op, with_reads: bool) -> list[Mop]:
         if f == "r":
             if not with_reads:
                 v = None
-            elif v.__class__ is list:
+            elif v.__class__ is list or v.__class__ is LogView:
                 pass  # shared with the history, never changed: a copy of every read of a
                 # long log would cost gigabytes. Elements are checked in ListAppendIndex.
+                # (A LogView: a rebuilt suffix read, histories/suffix_reads.py.)
             elif v.__class__ is tuple:
                 v = list(v)
             elif v is None:
@@ -193,6 +195,27 @@ def _realtime_events(txns: list[Txn], marks: list[int]) -> list[int]:
     return events
 
 
+def _prefix_of(v: Any, longest: Any, agree: dict[int, int]) -> bool:
+    """Is read `v` a prefix of `longest`? A view of a shared log (a rebuilt suffix read) is
+    one when its length is within how far its log agrees with `longest`, which is measured
+    once per log (`agree`: id of the log -> that length)."""
+    if v is longest:
+        return True
+    if v.__class__ is not LogView:
+        return bool(v == longest[: len(v)])
+    base = v.base
+    n = agree.get(id(base))
+    if n is None:
+        whole = longest.to_list() if longest.__class__ is LogView else longest
+        m = min(len(base), len(whole))
+        if base is whole or base[:m] == whole[:m]:
+            n = m
+        else:
+            n = next(i for i in range(m) if base[i] != whole[i])
+        agree[id(base)] = n
+    return len(v) <= n
+
+
 class ListAppendIndex:
     """Indexes of appends and reads, per key; see the module doc."""
 
@@ -250,7 +273,8 @@ class ListAppendIndex:
                 raise MalformedHistory(f"a read of key {k!r} holds an unhashable value") from None
             self.order[k] = order
             self.position[k] = {v: i for i, v in enumerate(order)}
-            off = {i for i, (_, v) in enumerate(rs) if v is not longest and v != longest[: len(v)]}
+            agree: dict[int, int] = {}
+            off = {i for i, (_, v) in enumerate(rs) if not _prefix_of(v, longest, agree)}
             if off:
                 self.off[k] = off
                 for i in off:

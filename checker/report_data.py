@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from tobtest.histories.op import NEMESIS, Op
+from tobtest.histories.suffix_reads import full_reads
 
 HISTORY_PROBLEMS_KEPT = 5  # unreadable history lines quoted in the notes; the rest counted
 RUN_STAMP_FORMAT = "%Y%m%dT%H%M%S"
@@ -165,6 +166,8 @@ def load_run(run_dir: Path) -> RunData:
     history_path = run_dir / "history.jsonl"
     if history_path.exists():
         run.history, problems = read_history_lenient(history_path)
+        # Suffix reads as the whole logs they saw, for every page that shows a read.
+        run.history = full_reads(run.history)
         if problems:
             shown = "; ".join(problems[:HISTORY_PROBLEMS_KEPT])
             more = len(problems) - HISTORY_PROBLEMS_KEPT

@@ -18,6 +18,7 @@ from typing import Any
 
 from tobtest.checker.report_data import verdict_class, verdict_word
 from tobtest.histories.op import Op
+from tobtest.histories.suffix_reads import LogView
 
 ANOMALIES_SHOWN_MAX = 200  # over all checkers and kinds: the page stays quick to open
 OPS_SHOWN_PER_ANOMALY = 12
@@ -81,7 +82,9 @@ class CheckerView:
 
 def short_value(value: Any, width: int = VALUE_CHARS_MAX) -> str:
     """A value for humans: long lists as head ... tail with their length."""
-    if isinstance(value, list) and len(value) > 12:
+    if isinstance(value, LogView) and len(value) <= 12:  # a rebuilt suffix read, short
+        value = value.to_list()
+    if isinstance(value, (list, LogView)) and len(value) > 12:
         head = ", ".join(json.dumps(v, default=str) for v in value[:6])
         tail = ", ".join(json.dumps(v, default=str) for v in value[-3:])
         text = f"[{head}, ... {tail}] ({len(value)} items)"

@@ -27,6 +27,7 @@ from collections import defaultdict
 from typing import Any
 
 from tobtest.histories.op import Op, pair_ops
+from tobtest.histories.suffix_reads import full_reads
 
 ANOMALY_LIMIT = 20
 QUANTILES = (0.0, 0.5, 0.95, 0.99, 1.0)
@@ -43,6 +44,8 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 
 
 def check(history: list[Op], anomaly_limit: int = ANOMALY_LIMIT, **_: Any) -> dict[str, Any]:
+    # Suffix reads (`offset`) as the whole logs they saw.
+    history = full_reads(history, materialize=True)
     pairs = pair_ops([op for op in history if op.is_client])
     adds: dict[Any, tuple[Op, Op | None]] = {}
     # node -> [(invoke time, completion time, elements, invoke index, completion index)]

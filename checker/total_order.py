@@ -57,6 +57,11 @@ Linear time: the longest ok read is the reference order. One slice comparison pe
 reads into prefixes of it and "disagreeing" reads (normally none); prefix reads need only
 their length from then on, and only disagreeing reads get element-wise checks. Real-time,
 stale-read and monotonicity checks are one sweep in history order carrying running maxima.
+
+Suffix reads (an ok read with `offset`, from nodes that answer reads from a position) are
+first rebuilt into the whole logs they saw (`tobtest/histories/suffix_reads.py`, which also
+argues why that hides no anomaly): views over shared lists, so memory and the prefix sort
+stay linear in the log, not in the sum of the reads' lengths.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tobtest.histories.op import NEMESIS, Op
+from tobtest.histories.suffix_reads import LogView, full_reads
 
 ANOMALY_LIMIT = 20
 ANOMALY_KINDS = (
@@ -111,7 +117,7 @@ class _Read:
     done_pos: int = -1
     ok: bool = False  # completed ok with a usable list: only these take part in the checks
     caught_up: bool = True  # False: a final read of a node that had not caught up
-    value: list[Any] = field(default_factory=list)
+    value: list[Any] | LogView = field(default_factory=list)
     prefix: bool = False  # a prefix of the reference read
 
 
@@ -240,12 +246,15 @@ def _complete_read(h: _Parsed, rid: int, op: Op, pos: int, node: Any, rep: _Repo
     r.done, r.done_pos = op, pos
     if op.type != "ok":
         return
-    if not isinstance(op.value, (list, tuple)):
+    if not isinstance(op.value, (list, tuple, LogView)):
         why = f"read op {op.index} returned {type(op.value).__name__}, not a list"
+        if isinstance(op.value, str):  # a suffix read that could not be rebuilt says why
+            why = f"read op {op.index}: {op.value}"
         rep.add("malformed", [op], why)
         return
     r.ok = True
-    r.value = op.value if isinstance(op.value, list) else list(op.value)  # read, never mutated
+    # Read, never mutated; a rebuilt suffix read stays a view over its shared log.
+    r.value = op.value if isinstance(op.value, (list, LogView)) else list(op.value)
     r.final = bool(op.extra.get("final") or r.inv.extra.get("final"))
     r.caught_up = op.extra.get("caught_up", r.inv.extra.get("caught_up")) is not False
     if "read_mode" not in r.inv.extra and isinstance(op.extra.get("read_mode"), str):
@@ -266,7 +275,8 @@ def _reference(h: _Parsed, rep: _Report) -> tuple[list[Any], dict[Any, int]]:
     """The longest ok read (the first, among equals), and each value's first position in it."""
     while h.ok_reads:
         best = max(h.ok_reads, key=lambda rid: len(h.reads[rid].value))
-        ref = h.reads[best].value
+        best_value = h.reads[best].value
+        ref = best_value.to_list() if isinstance(best_value, LogView) else best_value
         try:
             pos = dict(zip(ref, range(len(ref)), strict=True))
         except TypeError:
@@ -278,6 +288,32 @@ def _reference(h: _Parsed, rep: _Report) -> tuple[list[Any], dict[Any, int]]:
                 pos.setdefault(v, p)
         return ref, pos
     return [], {}
+
+
+def _mark_prefixes(h: _Parsed, ref: list[Any]) -> None:
+    """Sets each ok read's `prefix`: is it a prefix of the reference read? A rebuilt suffix
+    read is a view of a shared log: the shared log is compared once, its views by length."""
+    agree: dict[int, int] = {}  # id of a shared log -> how long it agrees with ref
+    for rid in h.ok_reads:
+        r = h.reads[rid]
+        if not isinstance(r.value, LogView):
+            r.prefix = r.value == ref[: len(r.value)]
+            continue
+        base = r.value.base
+        n = agree.get(id(base))
+        if n is None:
+            n = agree[id(base)] = _agreeing_length(base, ref)
+        r.prefix = len(r.value) <= n
+
+
+def _agreeing_length(a: list[Any], b: list[Any]) -> int:
+    """The length of the longest common prefix of `a` and `b`."""
+    if a is b:
+        return len(a)
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    return next(i for i in range(n) if a[i] != b[i])
 
 
 def _value_checks(h: _Parsed, ref: list[Any], pos: dict[Any, int], rep: _Report) -> dict:
@@ -590,6 +626,8 @@ def check(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        # Suffix reads (`offset`, histories/suffix_reads.py) as the whole logs they saw.
+        history = full_reads(history)
         return _check(history, anomaly_limit, require_final_read, ack_contract)
     finally:
         if gc_was_enabled:
@@ -603,9 +641,7 @@ def _check(
     h = _parse(history, rep)
     rep.t0 = h.t0
     ref, pos = _reference(h, rep)
-    for rid in h.ok_reads:
-        r = h.reads[rid]
-        r.prefix = r.value == ref[: len(r.value)]
+    _mark_prefixes(h, ref)
     seen = _value_checks(h, ref, pos, rep)
     _order_checks(h, ref, rep)
     _sweep(h, pos, rep)

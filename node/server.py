@@ -32,6 +32,7 @@ from tobtest.node.protocols.base import (
     ProtocolConfig,
     Tick,
 )
+from tobtest.node.read_from import PrefixDigests, parse_from
 from tobtest.node.statemachine import StateMachine
 from tobtest.node.wal import WriteAheadLog
 
@@ -139,6 +140,10 @@ class NodeServer:
         # Result of each delivered message, returned with its ack; reads of a register key.
         self._results: dict[str, Any] = {}
         self._read_keys: dict[int, Any] = {}
+        # Reads asked from a position (request id -> (from, digest)), answered with the part
+        # of the log the client lacks (read_from.py); the digests of this life's log.
+        self._read_from: dict[int, tuple[int, str]] = {}
+        self._prefix_digests = PrefixDigests()
         self.restored_records = 0
         # Seeded bug (a fixture): replies and sends go out before the log is synced; a
         # timer syncs later. With `lose-unsynced`, a kill then loses acknowledged state.
@@ -320,6 +325,7 @@ class NodeServer:
         for reply in effects.reply:
             target = self._pending.pop(reply.request_id, None)
             key = self._read_keys.pop(reply.request_id, _NO_KEY)
+            read_from = self._read_from.pop(reply.request_id, None)
             if target is None:
                 continue
             writer, client_req_id = target
@@ -330,6 +336,10 @@ class NodeServer:
                 # A register read: the value of the key in the state the read saw.
                 body["value"] = self.state_machine.read_register(key)
                 body["key"] = key
+            elif body.get("type") == "read_ok" and read_from is not None:
+                values = body.get("value")
+                if isinstance(values, list):
+                    body.update(self._prefix_digests.answer(values, *read_from))
             self._write_client(writer, body)
 
     async def _ticker(self) -> None:
@@ -463,6 +473,7 @@ class NodeServer:
             # The core may still reply; the reply then finds no target and is dropped.
             del self._pending[rid]
             self._read_keys.pop(rid, None)
+            self._read_from.pop(rid, None)
 
     def _handle_client_line(self, line: bytes, writer: asyncio.StreamWriter) -> None:
         request: Any = None
@@ -510,9 +521,15 @@ class NodeServer:
             mode = request.get("mode", "local")
             if mode not in READ_MODES:
                 raise RequestError("bad-request", f"read mode must be one of {list(READ_MODES)}")
+            try:
+                read_from = parse_from(request)
+            except ValueError as exc:
+                raise RequestError("bad-request", str(exc)) from None
             rid = self._register(writer, client_req_id)
             if "key" in request:
                 self._read_keys[rid] = request["key"]
+            elif read_from is not None:
+                self._read_from[rid] = read_from
             self.step(ClientRead(request_id=rid, mode=mode))
         elif kind == "status":
             self._write_client(

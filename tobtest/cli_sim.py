@@ -66,6 +66,18 @@ def _comma(choices: tuple[str, ...], what: str) -> Any:
 @click.option("--nodes", type=click.IntRange(1, 9), default=3, show_default=True)
 @click.option("--time-ms", type=click.FloatRange(10, 3_600_000), default=10_000.0,
               show_default=True, help="Virtual ms of clients and faults.")  # fmt: skip
+@click.option(
+    "--ops",
+    type=click.IntRange(1, 100_000_000),
+    default=None,
+    help="Stop the clients after this many ops (before --time-ms if sooner).",
+)
+@click.option(
+    "--whole-reads",
+    is_flag=True,
+    default=False,
+    help="Reads ask for whole logs (as nodes without read-from): the old histories.",
+)
 @click.option("--settle-ms", type=click.FloatRange(0, 3_600_000), default=3_000.0,
               show_default=True, help="Virtual ms healed, every node up, before the final "
               "reads.")  # fmt: skip
@@ -111,6 +123,8 @@ def sim(
     bug: tuple[str, ...],
     nodes: int,
     time_ms: float,
+    ops: int | None,
+    whole_reads: bool,
     settle_ms: float,
     rate: float,
     concurrency: int | None,
@@ -147,7 +161,7 @@ def sim(
         read_fraction=read_fraction, read_modes=read_mode, op_timeout_ms=op_timeout_ms,
         net=net, faults=() if "none" in faults else faults, tick_ms=tick_ms, timing=timing,
         max_events=max_events, every_tick=every_tick,
-        wall_limit_s=wall_limit_s,
+        wall_limit_s=wall_limit_s, ops=ops, read_from=not whole_reads,
     )  # fmt: skip
     seed_list = [seed] if seed is not None else list(range(seed_start, seed_start + seeds))
     if jobs is None:
@@ -203,6 +217,8 @@ def replay_command(spec: SimSpec) -> str:
     parts = ["tobtest sim", f"--protocol {spec.protocol}", f"--seed {spec.seed}"]
     parts += [f"--bug {b}" for b in spec.bugs]
     parts += [f"--nodes {spec.nodes}", f"--time-ms {spec.time_ms:g}"]
+    if spec.ops is not None:
+        parts.append(f"--ops {spec.ops}")
     parts += [f"--settle-ms {spec.settle_ms:g}", f"--rate {spec.rate:g}"]
     parts += [f"--concurrency {spec.clients}", f"--read-fraction {spec.read_fraction:g}"]
     if spec.read_modes:
@@ -213,6 +229,8 @@ def replay_command(spec: SimSpec) -> str:
         parts.append(f"--tick-ms {spec.tick_ms:g}")
     if spec.every_tick:
         parts.append("--every-tick")
+    if not spec.read_from:
+        parts.append("--whole-reads")
     if spec.max_events != 2_000_000:
         parts.append(f"--max-events {spec.max_events}")
     return " ".join(parts)

@@ -40,6 +40,8 @@ CAPABILITIES: dict[str, str] = {
     "disk": "runs in lose-unsynced mode when launched so (the disk nemesis; the exploring one)",
     "disk-latency": "answers the `disk` control request, a slow disk (the exploring nemesis "
     "uses it when there; schedule steps `disk`)",
+    "read-from": "answers a read's `from` and `digest` with only the entries past `from` "
+    "(reads then record suffixes, so histories grow linearly; without it, whole logs)",
     "kv": "applies read/write/cas commands and acks with their result (the register workload)",
     "txn": "applies list-append transactions and acks with their reads (the txn workload)",
 }
@@ -149,7 +151,9 @@ class NodeKind(ABC):
 class BuiltinKind(NodeKind):
     """`python -m tobtest.node`: the node this repository ships (node/)."""
 
-    capabilities = frozenset({"clock", "durable", "restart", "disk", "disk-latency", "kv", "txn"})
+    capabilities = frozenset(
+        {"clock", "durable", "restart", "disk", "disk-latency", "read-from", "kv", "txn"}
+    )
     # Seeded bugs of the node's shell (node/server.py), not of a protocol core: every
     # protocol has them.
     SHELL_BUGS: tuple[str, ...] = ("no-fsync",)

@@ -122,9 +122,12 @@ class Runner:
         self.recorder = Recorder(self.store.history_path)
         workload = workload_class(config.workload, maelstrom=config.maelstrom is not None)
         assert workload is not None, f"unknown workload {config.workload}"  # check_config ran
-        self.workload: Workload = workload(
-            random.Random(f"{config.seed}:workload"), config.workload_options()
-        )
+        options = config.workload_options()
+        # Reads ask only for what their client lacks (each read op names its worker).
+        self._read_from = "read-from" in self.node_kind.capabilities
+        if self._read_from:
+            options["read_from"] = True
+        self.workload: Workload = workload(random.Random(f"{config.seed}:workload"), options)
         self._node_rng = random.Random(f"{config.seed}:nodes")
         # Choices that depend on what nodes answer (redirects, which of several claimants a
         # lease read goes to) draw from their own rng, so the node stream stays seeded.
@@ -333,6 +336,8 @@ class Runner:
             reader = worker < int(self.config.client_count * READER_SHARE)
             while await self._next_slot(deadline):
                 op = (self.workload.next_read() if reader else None) or self.workload.next_op()
+                if self._read_from and op.get("f") == "read":
+                    op = {**op, "client": worker}  # the worker's read cursors, per node
                 node = self._node_rng.choice(self.cluster.names)
                 if self._lease_reads and op.get("read_mode") == "lease":
                     # A lease read is the leader's to serve: most go where the cluster's

@@ -32,7 +32,7 @@ a run cut short by either cap has verdict unknown unless something was already f
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +40,11 @@ from tobtest.checker.compose import check_all, merge_valid
 from tobtest.histories.op import Op
 from tobtest.node.protocols import PROTOCOLS, protocol_class, protocol_entry
 from tobtest.node.protocols.base import ProtocolConfig
+from tobtest.node.read_from import PrefixDigests
 from tobtest.node.sim import NetConfig, Simulation
-from tobtest.sim_history import SimHistory, broadcast_outcome, read_outcome
+from tobtest.sim_history import Outcome, SimHistory, broadcast_outcome, read_outcome
 from tobtest.workloads.broadcast import BroadcastWorkload
+from tobtest.workloads.read_cursor import ReadCursors
 
 NETS: dict[str, NetConfig] = {
     "clean": NetConfig(),
@@ -114,6 +116,12 @@ class SimSpec:
     # Tick every node at every tick_ms, not only when its core has a timer due: slower,
     # the same run if every core's `next_timer_ms` is right (a check on those answers).
     every_tick: bool = False
+    # Reads ask from a position and record suffixes (`offset`), as the real node answers
+    # them; False: whole logs, as before.
+    read_from: bool = True
+    # Stop the clients after this many ops (invocations), before time_ms if sooner; the
+    # settle and the final reads follow at once.
+    ops: int | None = None
 
     @property
     def clients(self) -> int:
@@ -159,6 +167,7 @@ class _Pending:
     attempt: int = 0
     request_id: int = 0
     final: bool = False
+    read_from: dict[str, Any] | None = None  # a read's `from` and `digest`, when it asks so
 
 
 class _Clients:
@@ -173,6 +182,19 @@ class _Clients:
         self.next_value = 0
         self.next_process = spec.clients
         self.end_ms = spec.time_ms
+        # Reads from a position: each client's cursor per node (as the runner's workers
+        # keep them), and each node's digests, as the node's shell keeps them
+        # (node/read_from.py). Final reads (client -1) ask for whole logs.
+        self.cursors = ReadCursors()
+        self.digests = [PrefixDigests() for _ in range(spec.nodes)]
+        self.issued = 0
+        # Forget each read's whole log once its client took it (the simulator's own read
+        # checks then cannot run): memory linear in the run, for measuring long runs.
+        self.release_reads = False
+
+    def done(self) -> bool:
+        """All `spec.ops` ops were issued and answered (never, without `ops`)."""
+        return self.spec.ops is not None and self.issued >= self.spec.ops and not self.pending
 
     def start(self) -> None:
         for c in range(self.spec.clients):
@@ -200,24 +222,43 @@ class _Clients:
 
     # ---- internals --------------------------------------------------------------------
 
+    def _client_field(self, client: int) -> dict[str, int]:
+        """What a read op records of its client, as the runner's: with reads from a
+        position, the client whose cursor it moves."""
+        return {"client": client} if self.spec.read_from else {}
+
+    def _suffix_outcome(self, op: _Pending, values: list[Any]) -> Outcome:
+        """A read's outcome as the node answers a read from a position (its shell, on the
+        whole log the core replied) and the client records it (value and offset)."""
+        assert op.read_from is not None
+        node = op.targets[op.attempt]
+        answer = self.digests[node].answer(values, op.read_from["from"], op.read_from["digest"])
+        taken = self.cursors.take((op.client, node), answer)
+        assert taken is not None  # the answer is always a list from 0 or from the cursor
+        value, offset = taken
+        return Outcome("ok", value, extra={"offset": offset} if offset else {})
+
     def _fresh_process(self) -> int:
         self.next_process += 1
         return self.next_process - 1
 
     def _issue(self, client: int, process: int, lease_at: tuple[int, str] | None = None) -> None:
         now, rng, n = self.sim.now_ms, self.rng, self.spec.nodes
-        if now >= self.end_ms:
+        if now >= self.end_ms or (self.spec.ops is not None and self.issued >= self.spec.ops):
             return
+        self.issued += 1
         if lease_at is not None:  # a lease read that follows a leader hint
             node, mode = lease_at
             op = _Pending(client, process, "read", None, [node], mode)
-            self.history.invoke(now, process, "read", node, None, read_mode=op.mode)
+            self.history.invoke(now, process, "read", node, None, read_mode=op.mode,
+                                **self._client_field(client))  # fmt: skip
             self._submit(op)
             return
         node = rng.randrange(n)
         if rng.random() < self.spec.read_fraction:
             op = _Pending(client, process, "read", None, [node], rng.choice(self.modes))
-            self.history.invoke(now, process, "read", node, None, read_mode=op.mode)
+            self.history.invoke(now, process, "read", node, None, read_mode=op.mode,
+                                **self._client_field(client))  # fmt: skip
         else:
             value, self.next_value = self.next_value, self.next_value + 1
             targets = [node]
@@ -233,6 +274,8 @@ class _Clients:
             rid = sim.broadcast(sim.now_ms, node, msg_id=f"m{op.value}", value=op.value)
         else:
             rid = sim.read(sim.now_ms, node, mode=op.mode or "local")
+            if self.spec.read_from and op.client >= 0:
+                op.read_from = self.cursors.request_fields((op.client, node))
         op.request_id = rid
         self.pending[rid] = op
         budget_ms = self.spec.op_timeout_ms / len(op.targets)
@@ -278,6 +321,10 @@ class _Clients:
             self.history.complete(now, op.process, outcome, node=answered)
         else:
             outcome = read_outcome(reply)
+            if outcome.type == "ok" and op.read_from is not None:
+                outcome = self._suffix_outcome(op, outcome.value)
+                if self.release_reads and reply is not None:
+                    reply["value"] = None
             self.history.complete(now, op.process, outcome)
         if op.final or op.client < 0:
             return
@@ -464,6 +511,20 @@ def run_seed(spec: SimSpec) -> SeedResult:
     """Runs and checks one seed; never raises for what the cores do (a core that raises is
     reported as an `unknown` verdict naming the exception)."""
     started = time.perf_counter()
+    sim, ops, cut_short = _simulate(spec, release_reads=False)
+    return _judge(spec, sim, ops, cut_short, started)
+
+
+def simulate_history(spec: SimSpec) -> tuple[list[Op], str | None]:
+    """One seed's history, unchecked, and why it was cut short (None: it ran whole). Each
+    read's whole log is forgotten once recorded, so memory grows with the run, not with
+    the sum of its reads: for measuring long runs (bench/history_size.py)."""
+    _, ops, cut_short = _simulate(spec, release_reads=True)
+    return ops, cut_short
+
+
+def _simulate(spec: SimSpec, release_reads: bool) -> tuple[Simulation, list[Op], str | None]:
+    started = time.perf_counter()
     config = ProtocolConfig(tick_ms=spec.tick_ms, bugs=frozenset(spec.bugs),
                             **TIMINGS[spec.timing].config)  # fmt: skip
     history = SimHistory(spec.nodes)
@@ -472,6 +533,7 @@ def run_seed(spec: SimSpec) -> SeedResult:
                      max_time_ms=spec.sim_ms + 60_000.0, max_events=spec.max_events,
                      hold_arrived=True, every_tick=spec.every_tick)  # fmt: skip
     clients = _Clients(sim, spec, history)
+    clients.release_reads = release_reads
     sim.on_reply = clients.on_reply  # a client learns of its reply at that instant
     clients.start()
     # Independent streams, so that a node may be paused or crashed while partitioned.
@@ -486,19 +548,21 @@ def run_seed(spec: SimSpec) -> SeedResult:
     deadline = started + spec.wall_limit_s
     cut_short: str | None = None
     try:
-        cut_short = _run_until(sim, spec.time_ms, deadline)
+        cut_short = _run_until(sim, spec.time_ms, deadline, clients.done)
+        # With `ops`, the main phase may end early: the rest follows from where it ended.
+        main_end_ms = spec.time_ms if spec.ops is None else sim.now_ms
         if cut_short is None:
             sim.settle(quiet_ms=0.0)
-            cut_short = _run_until(sim, spec.time_ms + spec.settle_ms, deadline)
+            cut_short = _run_until(sim, main_end_ms + spec.settle_ms, deadline)
         if cut_short is None:
             clients.final_reads()
-            cut_short = _run_until(sim, spec.sim_ms, deadline)
+            cut_short = _run_until(sim, main_end_ms + spec.settle_ms + FINAL_READ_MS, deadline)
     except Exception as exc:  # noqa: BLE001 - a core that raises is a finding, not a crash
         cut_short = f"the core raised {type(exc).__name__}: {exc}"
     clients.finish()
     for t, f, value in _nemesis_from(sim):
         history.nemesis(t, f, value)
-    return _judge(spec, sim, history.ops(), cut_short, started)
+    return sim, history.ops(), cut_short
 
 
 def _nemesis_from(sim: Simulation) -> list[tuple[float, str, Any]]:
@@ -507,8 +571,10 @@ def _nemesis_from(sim: Simulation) -> list[tuple[float, str, Any]]:
     return nemesis_ops([e for e in sim.trace if e[1] not in ("deliver", "reply")])
 
 
-def _run_until(sim: Simulation, until_ms: float, deadline: float) -> str | None:
-    while sim.now_ms < until_ms:
+def _run_until(
+    sim: Simulation, until_ms: float, deadline: float, done: Callable[[], bool] | None = None
+) -> str | None:
+    while sim.now_ms < until_ms and not (done is not None and done()):
         sim.run(min(until_ms, sim.now_ms + CHUNK_MS))
         if sim.events >= sim.max_events:
             return f"stopped after {sim.events} events (max-events)"

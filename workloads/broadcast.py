@@ -7,6 +7,11 @@ Every broadcast value is unique (a counter), which is what lets the total-order 
 tell a lost, duplicated or phantom message from another. A broadcast's `msg_id` is derived
 from its value, so a node dedupes a retried value. Reads return a node's delivered
 sequence, in the mode given (`local`, `log` or `lease`; see the node's PROTOCOL.md).
+With `read_from` (the node kind's capability `read-from`), a read op that names its
+`client` (the runner's worker) asks only for what that client has not read from that node
+yet (`read_cursor.py`); its ok op then records the suffix as its value and the suffix's
+place as `offset`, so a read costs the history what is new, not the whole log
+(`tobtest/histories/suffix_reads.py` rebuilds the whole).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from tobtest.workloads.base import Outcome, Workload, leader_named
 from tobtest.workloads.client import ClientError, NodeClient
+from tobtest.workloads.read_cursor import ReadCursors
 
 # Error codes after which the node surely did not take the broadcast in.
 DEFINITE_ERRORS = frozenset(
@@ -42,6 +48,8 @@ class BroadcastWorkload(Workload):
         self.read_fraction = float(self.options.get("read_fraction", 0.1))
         self.read_modes: list[str] = list(self.options.get("read_modes") or ["local"])
         self.retry = bool(self.options.get("retry", True))
+        self.read_from = bool(self.options.get("read_from", False))
+        self._cursors = ReadCursors()
         self._next_value = 0
 
     def next_op(self) -> dict[str, Any]:
@@ -73,13 +81,23 @@ class BroadcastWorkload(Workload):
         if op["f"] == "broadcast":
             return await self._broadcast(client, op, timeout_s, fallback)
         request = {"type": "read", "mode": op.get("read_mode", "local")}
+        # A read without a client (a final read) asks for the whole log.
+        cursor = (op["client"], client.host, client.port) if "client" in op else None
+        if self.read_from and cursor is not None:
+            request.update(self._cursors.request_fields(cursor))
         try:
             reply = await client.request(request, timeout_s)
         except ClientError as exc:
             return Outcome("fail", op.get("value"), error=str(exc))
         if reply.get("type") == "read_ok":
-            value = reply.get("value")
-            return Outcome("ok", value if isinstance(value, list) else None)
+            if not self.read_from or cursor is None:
+                value = reply.get("value")
+                return Outcome("ok", value if isinstance(value, list) else None)
+            taken = self._cursors.take(cursor, reply)
+            if taken is None:
+                return Outcome("ok", None)  # the checker calls it malformed, as before
+            value, offset = taken
+            return Outcome("ok", value, extra={"offset": offset} if offset else {})
         error = f"{reply.get('code')}: {reply.get('text', reply)}"
         leader = leader_named(reply)
         return Outcome("fail", None, error=error, extra={"leader": leader} if leader else {})

@@ -639,3 +639,101 @@ def test_a_50k_op_run_checks_in_well_under_a_few_seconds():
     assert result["valid"] is True
     # Generous for a shared 2-core machine; a quadratic step would take minutes here.
     assert elapsed_s < 5.0, f"{len(ops)} ops took {elapsed_s:.2f} s"
+
+
+# ---- suffix reads (reads from a position: value = the part past `offset`) ----------------
+
+
+def suffix_read(h: HistoryBuilder, process: int, node: str, suffix: list, offset: int,
+                read_mode: str = "local", final: bool = False) -> Op:  # fmt: skip
+    """A read answered from a position: the node's entries from `offset` on."""
+    extra = {"read_mode": read_mode, **({"final": True} if final else {})}
+    p = h.invoke(process, "read", None, node=node, **extra)
+    return h.ok(p, suffix, offset=offset)
+
+
+def three_acked() -> HistoryBuilder:
+    h = two_acked()
+    h.broadcast(2, 3, "n3", position=2)
+    return h
+
+
+@pytest.mark.parametrize(
+    ("n2_suffix", "expected"), [([2, 3], []), ([3, 2], ["incompatible-order"])]
+)
+def test_a_divergent_order_behind_a_suffix_read_is_caught(n2_suffix, expected):
+    """n2's log diverges from n1's only past what process 7 had read there: the suffix
+    rebuilt onto that prefix shows the other order."""
+    h = three_acked()
+    h.read(7, "n1", [1, 2, 3])
+    h.read(7, "n2", [1])
+    suffix_read(h, 7, "n2", n2_suffix, offset=1)
+    finals(h, [1, 2, 3], nodes=("n1", "n3"))
+    found = kinds(h, ack_contract=False)  # n2's early read [1] lags its own ack of 2
+    assert [k for k in expected if k not in found] == [] and (found == []) == (expected == [])
+
+
+@pytest.mark.parametrize(("final_suffix", "lost"), [([2, 3], False), ([2], True)])
+def test_a_lost_entry_behind_a_suffix_read_is_caught(final_suffix, lost):
+    h = three_acked()
+    h.read(9, "n1", [1])
+    suffix_read(h, 9, "n1", final_suffix, offset=1, final=True)
+    finals(h, [1, 2, 3], nodes=("n2", "n3"))
+    result = check(h.ops)
+    assert ("lost" in result["anomaly_types"]) == lost
+    if lost:
+        assert "3" in result["anomalies"]["lost"][0]["explanation"]
+
+
+@pytest.mark.parametrize(("second", "reordered"), [([2], False), ([1], True)])
+def test_a_reordered_entry_behind_a_suffix_read_is_caught(second, reordered):
+    """1 is acked before 2 is invoked; a node that puts 2 first breaks real time."""
+    h = two_acked()
+    h.read(7, "n1", [1] if not reordered else [2])
+    suffix_read(h, 7, "n1", second, offset=1)
+    finals(h, [1, 2] if not reordered else [2, 1])
+    found = kinds(h)
+    assert ("realtime" in found) == reordered and (found == []) == (not reordered)
+
+
+def test_a_stale_log_read_behind_a_suffix_is_caught():
+    h = three_acked()
+    h.read(7, "n1", [1], read_mode="log")
+    suffix_read(h, 7, "n1", [2], offset=1, read_mode="log")  # lacks 3, acked before
+    finals(h, [1, 2, 3])
+    assert kinds(h) == ["stale-read"]
+
+
+def test_a_suffix_read_that_cannot_be_rebuilt_is_malformed_and_unknown():
+    h = three_acked()
+    suffix_read(h, 7, "n1", [3], offset=2)  # process 7 held nothing from n1
+    finals(h, [1, 2, 3])
+    result = check(h.ops)
+    assert result["valid"] == "unknown" and result["anomaly_types"] == ["malformed"]
+    assert "unrebuildable" in result["anomalies"]["malformed"][0]["explanation"]
+
+
+def comparable(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "elapsed_s"}
+
+
+def test_old_whole_log_corpus_histories_check_the_same_in_suffix_form():
+    """Every total-order corpus history (whole-log reads) gets the same result as before,
+    and the same again recorded as nodes answering from positions would record it."""
+    from tests.checker.test_corpus import TOTAL_ORDER
+    from tobtest.histories.suffix_reads import full_reads, suffix_form
+
+    for rel, builder in TOTAL_ORDER.items():
+        whole = builder.ops
+        assert full_reads(whole) is whole  # no offsets: checked exactly as before
+        assert comparable(check(suffix_form(whole))) == comparable(check(whole)), rel
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1), st.integers(20, 200))
+def test_simulated_histories_check_the_same_in_suffix_form(seed, steps):
+    from tobtest.histories.suffix_reads import suffix_form
+
+    # Few processes that read much: many reads extend their process's last read there.
+    whole = simulate_tob(random.Random(seed), steps, processes=2, read_weight=0.8)
+    assert comparable(check(suffix_form(whole))) == comparable(check(whole))

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tobtest.ports import PortPlan
+from tobtest.workloads import read_cursor
 from tobtest.workloads.client import NodeClient, request_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -258,3 +259,38 @@ def test_each_life_of_a_node_draws_its_own_log_read_markers(tmp_path, protocol) 
     assert first and second and not set(first) & set(second), (first, second)
     assert next_incarnation(str(tmp_path / "d")) == 3
     assert next_incarnation(str(tmp_path / "fresh")) == 1
+
+
+def test_a_lone_node_answers_reads_from_a_position(lone_node):
+    """`from` and `digest` (PROTOCOL.md, Reads from a position): the entries past `from`
+    when the client's prefix is the node's, the whole log when not, bad-request for
+    nonsense; a read without `from` is answered as always."""
+    plan, proc = lone_node
+    held_digest = read_cursor.log_digest([10, 11])
+
+    async def scenario() -> list[dict]:
+        client = NodeClient("127.0.0.1", plan.client_ports[0])
+        for v in (10, 11, 12):
+            await client.request({"type": "broadcast", "value": v, "msg_id": f"m{v}"}, 2)
+        replies = [
+            await client.request({"type": "read", "mode": mode, **fields}, 2)
+            for mode, fields in [
+                ("local", {"from": 2, "digest": held_digest}),
+                ("log", {"from": 2, "digest": held_digest}),
+                ("local", {"from": 2, "digest": read_cursor.log_digest([11, 10])}),
+                ("local", {"from": 5, "digest": held_digest}),
+                ("local", {}),
+                ("local", {"from": -1}),
+            ]
+        ]
+        await client.close()
+        return replies
+
+    suffix, log_suffix, diverged, too_far, plain, bad = asyncio.run(scenario())
+    assert (suffix["value"], suffix["from"], suffix["length"]) == ([12], 2, 3)
+    assert (log_suffix["value"], log_suffix["from"]) == ([12], 2)
+    assert (diverged["value"], diverged["from"], diverged["length"]) == ([10, 11, 12], 0, 3)
+    assert (too_far["value"], too_far["from"]) == ([10, 11, 12], 0)
+    assert plain["value"] == [10, 11, 12] and "from" not in plain
+    assert (bad["type"], bad["code"]) == ("error", "bad-request")
+    assert proc.poll() is None

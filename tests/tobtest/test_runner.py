@@ -123,3 +123,31 @@ def test_a_refused_lease_read_is_asked_again_at_the_leader_it_names(tmp_path):
     ]  # fmt: skip
     assert readers and all(op.f == "read" for op in readers)
     assert {op.extra.get("read_mode") for op in readers} == {"lease"}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(90)
+def test_a_real_run_records_reads_as_suffixes_and_checks_them_whole(tmp_path):
+    """The built-in node has `read-from`: reads after a worker's first at a node record
+    only the new entries, with their offset and the worker (`client`); the checkers see
+    the whole logs."""
+    from tobtest.histories.suffix_reads import LogView, full_reads
+
+    config = TestConfig(
+        protocol="multipaxos", nemesis=["partition"], nemesis_interval_s=1.0,
+        time_limit_s=6, rate=80.0, read_fraction=0.4, store=str(tmp_path), seed=3,
+    )  # fmt: skip
+    runner = Runner(config)
+    result = asyncio.run(runner.run())
+    assert_no_processes_left(tmp_path)
+    assert result.valid is True, result.results
+    history = read_history(runner.store.history_path)
+    reads = [op for op in history if op.f == "read" and op.type == "ok"]
+    suffixes = [op for op in reads if op.extra.get("offset")]
+    assert len(suffixes) > len(reads) / 3, (len(suffixes), len(reads))
+    assert all(isinstance(op.extra.get("client"), int) for op in suffixes)
+    rebuilt = {op.index: op.value for op in full_reads(history) if op.f == "read"}
+    for op in suffixes:
+        whole = rebuilt[op.index]
+        assert isinstance(whole, LogView) and len(whole) == op.extra["offset"] + len(op.value)
+        assert list(whole)[op.extra["offset"] :] == op.value

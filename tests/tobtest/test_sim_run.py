@@ -94,3 +94,59 @@ def test_the_replay_line_names_every_option_that_shapes_the_run() -> None:
         assert part in line, (part, line)
     assert "--every-tick" not in line
     assert cli_sim.replay_command(replace(spec, every_tick=True)).endswith(" --every-tick")
+
+
+def untimed(result: object) -> object:
+    """A checker's result without its timings (elapsed_s, at any depth)."""
+    if isinstance(result, dict):
+        return {k: untimed(v) for k, v in result.items() if k != "elapsed_s"}
+    return result
+
+
+@pytest.mark.parametrize(
+    ("protocol", "bugs"),
+    [("paxos", ("deliver-on-arrival",)), ("paxos", ("no-dedupe",)), ("multipaxos", ()),
+     ("multipaxos", ("lease-from-ack",)), ("raft", ("no-truncate",)),
+     ("raft", ("commit-old-term",))],
+)  # fmt: skip
+def test_suffix_reads_find_what_whole_reads_find(protocol: str, bugs: tuple[str, ...]) -> None:
+    """The same run recorded with reads from a position and with whole-log reads: the
+    checkers' results are the same (histories/suffix_reads.py says why), and the suffix
+    history's reads hold fewer entries."""
+    from tobtest.histories.suffix_reads import full_reads
+
+    for seed in (1, 2):
+        spec = SimSpec(protocol, seed=seed, bugs=bugs, **SHORT)
+        suffix, whole = run_seed(spec), run_seed(replace(spec, read_from=False))
+        assert any(op.extra.get("offset") for op in suffix.history)
+        assert not any(op.extra.get("offset") for op in whole.history)
+        assert suffix.kinds == whole.kinds and suffix.valid == whole.valid
+        for name, result in whole.results["checkers"].items():
+            assert untimed(suffix.results["checkers"][name]) == untimed(result), name
+        rebuilt = [op.value for op in full_reads(suffix.history) if op.f == "read"]
+        assert [list(v) if v is not None else v for v in rebuilt] == [
+            op.value for op in whole.history if op.f == "read"
+        ]
+
+        def elements(history: list) -> int:
+            return sum(len(op.value) for op in history if op.f == "read" and op.type == "ok")
+
+        assert elements(suffix.history) < elements(whole.history)
+
+
+def test_ops_stops_the_clients_after_that_many_ops_and_replays() -> None:
+    from tobtest.sim_run import simulate_history
+
+    spec = SimSpec("multipaxos", seed=3, ops=120, time_ms=60_000.0, settle_ms=500.0)
+    result = run_seed(spec)
+    invoked = [op for op in result.history if op.type == "invoke" and op.process != "nemesis"]
+    finals = [op for op in invoked if op.extra.get("final")]
+    assert len(invoked) - len(finals) == 120 and len(finals) == 3
+    assert result.sim_ms < 30_000.0, "the main phase ended with its ops, not at time_ms"
+    assert "--ops 120" in cli_sim.replay_command(spec)
+    assert "--whole-reads" in cli_sim.replay_command(replace(spec, read_from=False))
+    # The unchecked history of a measurement is the same run's.
+    history, cut_short = simulate_history(spec)
+    assert cut_short is None and [op.to_dict() for op in history] == [
+        op.to_dict() for op in result.history
+    ]
