@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -40,6 +41,8 @@ from tobtest.ports import HOST, PortInUse, PortPlan
 from tobtest.workloads.client import ClientError, request_once
 
 READY_TIMEOUT_S = 20.0
+# The exit code of a node or proxy whose port was taken (nemesis/proxy.py, the node shell).
+EXIT_PORT_IN_USE = 3
 # Set in the environment of every process a cluster starts, to the run's folder: so tests
 # (and people) find a run's processes whatever their command line says.
 RUN_DIR_ENV = "TOBTEST_RUN_DIR"
@@ -123,12 +126,44 @@ def _wait_status(pid: int, *wanted: str, timeout_s: float = 1.0) -> None:
         time.sleep(0.002)
 
 
-def _last_line(path: Path) -> str:
+def last_line(path: Path) -> str:
+    """The last non-blank line a process wrote to its log (its reason, when it exits)."""
     with contextlib.suppress(OSError):
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
         if lines:
             return lines[-1].strip()
     return "(no output)"
+
+
+async def wait_answering(
+    node: Any,
+    status: Callable[..., Awaitable[dict[str, Any]]],
+    ended: Callable[[Any], tuple[int | None, str] | None],
+    timeout_s: float,
+) -> None:
+    """Polls `status(node.name)` until the node answers. Returns at once if the node was
+    killed on purpose meanwhile (composed faults: nothing to wait for); `ended(node)` says
+    whether it exited, with its code and reason: PortInUse for code 3 (a port taken),
+    else ClusterError, as it is when no answer comes within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if node.state is NodeState.KILLED:
+            return
+        exited = ended(node)
+        if exited is not None:
+            code, reason = exited
+            if code == EXIT_PORT_IN_USE:
+                raise PortInUse(f"{node.name}: {reason}")
+            raise ClusterError(f"node {node.name} exited with {code}: {reason}")
+        try:
+            await status(node.name, timeout_s=1.0)
+            return
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"node {node.name} did not answer within {timeout_s:g} s"
+                ) from None
+            await asyncio.sleep(0.05)
 
 
 class Cluster:
@@ -241,8 +276,8 @@ class Cluster:
         self.proxy.stdout.close()
         if line.strip() != b"ready":
             code = self.proxy.poll()
-            reason = _last_line(log_path)
-            if code == 3:
+            reason = last_line(log_path)
+            if code == EXIT_PORT_IN_USE:
                 raise PortInUse(reason)
             raise ClusterError(f"proxy did not start (exit {code}): {reason}")
 
@@ -259,29 +294,14 @@ class Cluster:
     async def wait_ready(self, names: list[str], timeout_s: float = READY_TIMEOUT_S) -> None:
         """Waits until every named node answers `status`; fails fast if one exits."""
 
-        async def wait_one(node: NodeProcess) -> None:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if node.state is NodeState.KILLED:
-                    return  # killed on purpose meanwhile (composed faults): nothing to wait for
-                assert node.popen is not None
-                code = node.popen.poll()
-                if code is not None:
-                    reason = _last_line(node.log_path)
-                    if code == 3:
-                        raise PortInUse(f"{node.name}: {reason}")
-                    raise ClusterError(f"node {node.name} exited with {code}: {reason}")
-                try:
-                    await self.status(node.name, timeout_s=1.0)
-                    return
-                except ClientError:
-                    if time.monotonic() > deadline:
-                        raise ClusterError(
-                            f"node {node.name} did not answer within {timeout_s:g} s"
-                        ) from None
-                    await asyncio.sleep(0.05)
+        def ended(node: NodeProcess) -> tuple[int | None, str] | None:
+            assert node.popen is not None
+            code = node.popen.poll()
+            return None if code is None else (code, last_line(node.log_path))
 
-        await asyncio.gather(*(wait_one(self.nodes[name]) for name in names))
+        await asyncio.gather(
+            *(wait_answering(self.nodes[name], self.status, ended, timeout_s) for name in names)
+        )
 
     # ---- talk to nodes --------------------------------------------------------------------
 
@@ -352,7 +372,7 @@ class Cluster:
                 if code is not None:
                     _LIVE.pop(node.popen.pid, None)
                     node.state = NodeState.CRASHED
-                    crashed.append((node.name, code, _last_line(node.log_path)))
+                    crashed.append((node.name, code, last_line(node.log_path)))
         return crashed
 
     def pids(self) -> list[int]:

@@ -42,6 +42,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from tobtest.cluster import last_line
 from tobtest.config import TestConfig
 from tobtest.ports import PortInUse, PortLeases, ports_needed
 from tobtest.suite import CaseResult, case_key, load_suite, summarize
@@ -191,7 +192,7 @@ class Fanout:
         duration_s = float(data.get("duration_s") or time.monotonic() - case.started)
         retried = f" (started {case.attempt} times: ports taken)" if case.attempt > 1 else ""
         if not data:
-            last = _last_line(case.output_path)
+            last = last_line(case.output_path)
             message = f"case process exited {case.popen.returncode}: {last}"
             return CaseResult(
                 case.config, "unknown", "", duration_s, f"crashed: {message}", error=message
@@ -233,14 +234,6 @@ def _term_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _last_line(path: Path) -> str:
-    with contextlib.suppress(OSError):
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-        if lines:
-            return lines[-1].strip()
-    return "(no output)"
 
 
 # ---- the case process ----------------------------------------------------------------------

@@ -25,20 +25,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tobtest.cluster import READY_TIMEOUT_S, ClusterError, ClusterSpec, NodeState
+from tobtest.cluster import (
+    EXIT_PORT_IN_USE,
+    READY_TIMEOUT_S,
+    ClusterError,
+    ClusterSpec,
+    NodeState,
+    wait_answering,
+)
 from tobtest.nemesis.proxy_client import ProxyControl
 from tobtest.node_kind import NodeLaunch, node_name
 from tobtest.ports import PortInUse
 from tobtest.remote import ProxyFanout, RemoteSetup
 from tobtest.remote_agent import AGENT_PID
 from tobtest.remote_ssh import AgentProcess, SshTarget, connect, fetch_dir
-from tobtest.workloads.client import ClientError, request_once
+from tobtest.workloads.client import request_once
 
 log = logging.getLogger("tobtest.remote")
 STOP_TIMEOUT_S = 5.0
 # A pause waits up to 1 s on the host for the process to stop; the round trip comes on top.
 SETTLE_TIMEOUT_S = 3.0
-PROXY_EXIT_PORT_IN_USE = 3
 
 
 @dataclass
@@ -164,7 +170,7 @@ class RemoteCluster:
             elif kind == "exited" and not ready.done():
                 code = event.get("code")
                 ready.set_exception(
-                    (PortInUse if code == PROXY_EXIT_PORT_IN_USE else ClusterError)(
+                    (PortInUse if code == EXIT_PORT_IN_USE else ClusterError)(
                         f"host {tag}: the proxy exited ({code}): {event.get('reason')}"
                     )
                 )
@@ -220,27 +226,12 @@ class RemoteCluster:
     async def wait_ready(self, names: list[str], timeout_s: float = READY_TIMEOUT_S) -> None:
         """Waits until every named node answers `status`; fails fast if one exits."""
 
-        async def wait_one(node: RemoteNode) -> None:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if node.state is NodeState.KILLED:
-                    return
-                if node.ended is not None:
-                    code, reason = node.ended
-                    if code == PROXY_EXIT_PORT_IN_USE:
-                        raise PortInUse(f"{node.name}: {reason}")
-                    raise ClusterError(f"node {node.name} exited with {code}: {reason}")
-                try:
-                    await self.status(node.name, timeout_s=1.0)
-                    return
-                except ClientError:
-                    if time.monotonic() > deadline:
-                        raise ClusterError(
-                            f"node {node.name} did not answer within {timeout_s:g} s"
-                        ) from None
-                    await asyncio.sleep(0.05)
+        def ended(node: RemoteNode) -> tuple[int | None, str] | None:
+            return node.ended
 
-        await asyncio.gather(*(wait_one(self.nodes[name]) for name in names))
+        await asyncio.gather(
+            *(wait_answering(self.nodes[name], self.status, ended, timeout_s) for name in names)
+        )
 
     # ---- talk to nodes --------------------------------------------------------------------
 
